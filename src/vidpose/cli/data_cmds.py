@@ -1,0 +1,3 @@
+"""Data commands: check-data, eval-posetrack."""
+
+from __future__ import annotations

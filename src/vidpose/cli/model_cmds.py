@@ -1,0 +1,3 @@
+"""Model commands: convert, bench."""
+
+from __future__ import annotations

@@ -1,0 +1,443 @@
+"""Typed configuration: frozen dataclasses per component, filled from YAML with strict checking.
+
+Every key in a YAML file must exist in the dataclass it fills (an unknown key is a :class:`ConfigError` with a
+suggestion), every value is type-checked, and dotted overrides (``train.lr=1e-4``) go through the same path.
+
+    >>> cfg = load_config("configs/synthetic_nano.yaml", ["train.lr=1e-3"])
+    >>> cfg.model.vit.size
+    'nano'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = [
+    "ViTConfig",
+    "MLSMEConfig",
+    "SMMLConfig",
+    "HeadConfig",
+    "LossConfig",
+    "ModelConfig",
+    "CodecConfig",
+    "AugmentConfig",
+    "DataConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "Config",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+]
+
+
+# --------------------------------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class ViTConfig:
+    """Backbone. ``size`` names a row of ``vidpose.models.vit.VIT_SIZES``; explicit dims override it.
+
+    Args:
+        size: nano | tiny | small | base | large | huge.
+        embed_dim, depth, num_heads: None = take from the size table.
+        mlp_ratio: hidden width of the MLP relative to ``embed_dim``.
+        patch_size, patch_padding: the patch embedding conv (ViTPose uses 16 and 2).
+        drop_path_rate: stochastic depth at the last block (linear ramp from 0).
+        grad_checkpointing: recompute block activations in backward to save memory.
+    """
+
+    size: str = "nano"
+    embed_dim: int | None = None
+    depth: int | None = None
+    num_heads: int | None = None
+    mlp_ratio: float = 4.0
+    patch_size: int = 16
+    patch_padding: int = 2
+    drop_path_rate: float = 0.1
+    grad_checkpointing: bool = False
+
+
+@dataclass(frozen=True)
+class MLSMEConfig:
+    """Multi-Level Semantic Motion Encoder (METHOD.md section 2.2).
+
+    Args:
+        dim: token width D of the encoder (``Linear(C -> D)`` projection).
+        num_heads: attention heads of the encoder blocks.
+        mlp_ratio: MLP width relative to ``dim``.
+        patch_layers: L_p, blocks of the patch-level encoder (alternating joint / divided space-time attention).
+        frame_layers: L_f, blocks of the frame-level encoder (joint space-time attention).
+        use_cube_mask: cube (tube) masking of the input tokens in training.
+        cube_mask_ratio: rho_p, fraction of spatial positions masked.
+        cube_size: (t, h, w) tokens per masked cube; t = 0 masks the position in all T frames (a tube).
+        use_frame_mask: frame masking of the patch-level encoder's output in training.
+        frame_mask_count: k, frames whose tokens are all replaced by the frame mask token.
+        key_frame_mask_prob: probability that the key frame is one of the k masked frames.
+        motion_pool: "key" = the key frame's slot; "key_plus_pool" = key slot + learned attention pooling over T.
+    """
+
+    dim: int = 192
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    patch_layers: int = 2
+    frame_layers: int = 1
+    use_cube_mask: bool = True
+    cube_mask_ratio: float = 0.5
+    cube_size: tuple[int, int, int] = (0, 2, 2)
+    use_frame_mask: bool = True
+    frame_mask_count: int = 1
+    key_frame_mask_prob: float = 0.3
+    motion_pool: Literal["key", "key_plus_pool"] = "key_plus_pool"
+
+
+@dataclass(frozen=True)
+class SMMLConfig:
+    """Spatial-Motion Mutual Learning and the fusion ablations (METHOD.md sections 2.3 and 4).
+
+    Args:
+        fusion: smml (cross-attention + pixel-wise weights) | concat | sum | cross_attention (no gate).
+        num_layers: bidirectional cross-attention layers.
+        num_heads: heads of the cross-attention.
+        mlp_ratio: FFN width relative to the backbone width C.
+        per_channel_weights: the fusion weight W has C channels instead of 1.
+        gate_kernel: kernel of the conv that predicts W from [Fs'; Fm'].
+        gate_init_bias: initial bias of that conv; sigmoid(bias) is W at step 0 (large = spatial side).
+    """
+
+    fusion: Literal["smml", "concat", "sum", "cross_attention"] = "smml"
+    num_layers: int = 1
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    per_channel_weights: bool = False
+    gate_kernel: int = 3
+    gate_init_bias: float = 6.0
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """Heatmap head: ViTPose's classic (2 deconvs) or simple (bilinear x4 + conv) decoder."""
+
+    kind: Literal["classic", "simple"] = "classic"
+    deconv_channels: int = 256
+    num_deconv: int = 2
+    final_kernel: int = 1
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights (METHOD.md section 3). ``L = MSE_w(final) + lambda_pose MSE_w(motion) + lambda_ctx MSE(ctx)``."""
+
+    use_pose_recon: bool = True
+    use_context_recon: bool = True
+    lambda_pose: float = 1.0
+    lambda_ctx: float = 1e-3
+    norm_pix_target: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The whole estimator. ``temporal = False`` is the single-frame ViTPose baseline (backbone + head)."""
+
+    temporal: bool = True
+    num_frames: int = 5
+    num_joints: int = 17
+    image_size: tuple[int, int] = (256, 192)
+    vit: ViTConfig = field(default_factory=ViTConfig)
+    mlsme: MLSMEConfig = field(default_factory=MLSMEConfig)
+    smml: SMMLConfig = field(default_factory=SMMLConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    init_from: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------- codec
+@dataclass(frozen=True)
+class CodecConfig:
+    """Heatmap codec. Sizes are (H, W); ``input_size / heatmap_size`` is the stride."""
+
+    input_size: tuple[int, int] = (256, 192)
+    heatmap_size: tuple[int, int] = (64, 48)
+    sigma: float = 2.0
+    decode: Literal["shift", "dark"] = "shift"
+    dark_kernel: int = 11
+
+
+# --------------------------------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation, identical for every frame of a window (METHOD.md section 3)."""
+
+    flip_prob: float = 0.5
+    scale_sigma: float = 0.35
+    rot_sigma: float = 45.0
+    rot_prob: float = 0.6
+    rot_clip: float = 90.0
+    half_body_prob: float = 0.3
+    half_body_min_joints: int = 8
+    color_jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Dataset, windows and boxes.
+
+    Args:
+        format: pt17 | pt18 | pt21 (the synthetic benchmark is written in the pt18 layout).
+        root: dataset root; images are looked up as ``root / file_name``.
+        train_ann, val_ann: folder of per-sequence JSON files (or one JSON), relative to ``root``.
+        val_boxes: "gt" or a detection file (PoseWarper/DCPose or COCO format), relative to ``root``.
+        box_score_thr: detections below this score are dropped.
+        frame_offsets: offsets of the window's frames from the key frame; 0 must be the middle one.
+        resample_offsets: in training, draw each auxiliary offset uniformly in [1, |offset|] per item.
+        min_joints: persons with fewer labelled joints are skipped in training.
+        bbox_scale: box enlargement before cropping.
+        mean, std: image normalisation (RGB, 0..1 scale).
+        num_workers: data loader workers.
+    """
+
+    format: Literal["pt17", "pt18", "pt21"] = "pt18"
+    root: str = "data/synthetic"
+    train_ann: str = "train/annotations"
+    val_ann: str = "val/annotations"
+    val_boxes: str = "gt"
+    box_score_thr: float = 0.2
+    frame_offsets: tuple[int, ...] = (-2, -1, 0, 1, 2)
+    resample_offsets: bool = False
+    min_joints: int = 3
+    bbox_scale: float = 1.25
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    num_workers: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+# --------------------------------------------------------------------------------------------------- train / eval
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping.
+
+    Args:
+        epochs: passes over the training windows; ``max_steps`` > 0 stops earlier.
+        batch_size: windows per step per process.
+        lr: base learning rate of new modules; the backbone gets ``lr * layer_decay ** (depth - layer_id)``.
+        schedule: "step" (x ``gamma`` at each epoch of ``milestones``) or "cosine", after ``warmup_steps``.
+        amp: autocast; ``amp_dtype`` bfloat16 (CPU and CUDA) or float16 (CUDA, with a grad scaler).
+        ema_decay: 0 disables the exponential moving average of the weights.
+    """
+
+    out_dir: str = "runs/default"
+    epochs: int = 20
+    max_steps: int = 0
+    batch_size: int = 32
+    lr: float = 5e-4
+    backbone_lr_scale: float = 1.0
+    layer_decay: float = 0.75
+    weight_decay: float = 0.1
+    warmup_steps: int = 500
+    schedule: Literal["step", "cosine"] = "step"
+    milestones: tuple[int, ...] = (16,)
+    gamma: float = 0.1
+    grad_clip: float = 1.0
+    amp: bool = False
+    amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
+    ema_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    log_every: int = 20
+    val_every_epochs: int = 1
+    ckpt_every_steps: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Inference settings shared by ``evaluate``, validation during training and ``predict``."""
+
+    flip_test: bool = True
+    batch_size: int = 32
+    joint_score_thr: float = 0.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole recipe: one YAML file fills this."""
+
+    name: str = "default"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------------------------------- loading
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert lists to tuples, ints to floats."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {type(value).__name__}")
+        return _build(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{where}: {value!r} does not match {_type_name(tp)}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)} ({value!r})")
+        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {_type_name(tp)}")  # pragma: no cover - internal
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" ({'.'.join(filter(None, [where, close[0]]))}?)" if close else ""
+            raise ConfigError(f"unknown key {path}{hint}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], cls: type = Config) -> Any:
+    """Build a (nested) config dataclass from plain data, strictly."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping, got {type(data).__name__}")
+    return _build(cls, data, "")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain, YAML/JSON-safe data (tuples become lists)."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(cfg)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings (values parsed as YAML) to nested plain data; returns a new dict."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: cannot parse value: {e}") from e
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            child = node.get(p)
+            if child is None:
+                child = node[p] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a YAML recipe (None = all defaults), apply dotted overrides, validate strictly."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+    data = apply_overrides(data, overrides)
+    try:
+        cfg = config_from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks that a single type cannot express."""
+    m, c, d = cfg.model, cfg.codec, cfg.data
+    if tuple(m.image_size) != tuple(c.input_size):
+        raise ConfigError(f"model.image_size {m.image_size} must equal codec.input_size {c.input_size}")
+    if len(d.frame_offsets) != m.num_frames:
+        raise ConfigError(
+            f"data.frame_offsets has {len(d.frame_offsets)} entries, model.num_frames is {m.num_frames}"
+        )
+    if d.frame_offsets[m.num_frames // 2] != 0:
+        raise ConfigError(f"data.frame_offsets {d.frame_offsets}: the middle entry (the key frame) must be 0")
+    if not 0.0 <= m.mlsme.cube_mask_ratio < 1.0:
+        raise ConfigError(f"model.mlsme.cube_mask_ratio must be in [0, 1), got {m.mlsme.cube_mask_ratio}")
+    if not 0 <= m.mlsme.frame_mask_count < m.num_frames:
+        raise ConfigError(
+            f"model.mlsme.frame_mask_count must be in [0, num_frames), got {m.mlsme.frame_mask_count}"
+        )

@@ -1,0 +1,28 @@
+"""Typed errors. Every error a user can cause names the culprit (file, field, what was expected).
+
+The CLI catches :class:`VidposeError`, prints its message and exits with code 2; the library never prints or exits.
+"""
+
+from __future__ import annotations
+
+__all__ = ["VidposeError", "ConfigError", "DataFormatError", "CheckpointError", "MissingDependencyError"]
+
+
+class VidposeError(Exception):
+    """Base class of every error vidpose raises on purpose."""
+
+
+class ConfigError(VidposeError, ValueError):
+    """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
+
+
+class DataFormatError(VidposeError, ValueError):
+    """An input file (annotations, predictions, boxes, frames, video) is missing or malformed."""
+
+
+class CheckpointError(VidposeError, ValueError):
+    """A checkpoint is unreadable, of the wrong kind, or does not match the model."""
+
+
+class MissingDependencyError(VidposeError, ImportError):
+    """An optional package is needed for this feature; the message gives the install command."""
