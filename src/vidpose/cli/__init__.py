@@ -30,18 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)
     except VidposeError as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         sys.exit(2)
-    except typer.Abort:
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as e:  # click usage errors and friends
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
