@@ -21,6 +21,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Video-based multi-person 2D human pose estimation (MLSME + SMML)."""
+
+
 def _register() -> None:
     # Imported here, not at module level, so that `import vidpose.cli` stays cheap and side-effect free.
     from . import data_cmds, model_cmds  # noqa: F401
