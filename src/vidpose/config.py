@@ -34,6 +34,7 @@ __all__ = [
     "DataConfig",
     "TrainConfig",
     "EvalConfig",
+    "TrackerConfig",
     "Config",
     "load_config",
     "config_from_dict",
@@ -111,7 +112,11 @@ class SMMLConfig:
         mlp_ratio: FFN width relative to the backbone width C.
         per_channel_weights: the fusion weight W has C channels instead of 1.
         gate_kernel: kernel of the conv that predicts W from [Fs'; Fm'].
-        gate_init_bias: initial bias of that conv; sigmoid(bias) is W at step 0 (large = spatial side).
+        gate_init_bias: initial bias of that conv; sigmoid(bias) is W at step 0 (0 = even; gamma, not this bias, guarantees the exact start).
+        fusion_scale_init: initial value of the learnable per-channel scale gamma in
+            ``Ffuse = Fs' + gamma * (1 - W) * (Fm' - Fs')`` (smml) and ``Fs + gamma * Fm`` (sum). 0 makes
+            the fused output equal Fs exactly at step 0 (a converted ViTPose reproduces its heatmaps);
+            1 is the paper's formula.
     """
 
     fusion: Literal["smml", "concat", "sum", "cross_attention"] = "smml"
@@ -120,17 +125,26 @@ class SMMLConfig:
     mlp_ratio: float = 2.0
     per_channel_weights: bool = False
     gate_kernel: int = 3
-    gate_init_bias: float = 6.0
+    gate_init_bias: float = 0.0
+    fusion_scale_init: float = 0.0
 
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """Heatmap head: ViTPose's classic (2 deconvs) or simple (bilinear x4 + conv) decoder."""
+    """Heatmap head: ViTPose's classic (2 deconvs) or simple (bilinear x4 + conv) decoder.
+
+    Args:
+        kind: classic | simple.
+        deconv_channels: channels of the classic head's deconvolutions.
+        num_deconv: classic: number of stride-2 deconvolutions; simple: upsamples by 2 ** num_deconv in one
+            bilinear step. Either way the heatmaps are 2 ** num_deconv times the token grid.
+        final_kernel: kernel of the last conv; None = ViTPose's choice for the kind (classic 1, simple 3).
+    """
 
     kind: Literal["classic", "simple"] = "classic"
     deconv_channels: int = 256
     num_deconv: int = 2
-    final_kernel: int = 1
+    final_kernel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +189,18 @@ class CodecConfig:
 # --------------------------------------------------------------------------------------------------- data
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training augmentation, identical for every frame of a window (METHOD.md section 3)."""
+    """Training augmentation, identical for every frame of a window (METHOD.md section 3).
+
+    Args:
+        flip_prob: probability of a horizontal flip (left/right joints swapped).
+        scale_sigma: crop scale factor ``clip(1 + N(0, sigma), 1 - sigma, 1 + sigma)``.
+        rot_sigma, rot_prob, rot_clip: rotation ``clip(N(0, rot_sigma), -rot_clip, rot_clip)`` degrees, applied
+            with probability ``rot_prob``.
+        half_body_prob: probability of cropping the upper or lower body only.
+        half_body_min_joints: visible joints needed for the half-body crop.
+        half_body_padding: enlargement of the half-body extent (MMPose uses 1.5).
+        color_jitter: brightness, contrast and saturation factors drawn in [1 - x, 1 + x]; 0 disables.
+    """
 
     flip_prob: float = 0.5
     scale_sigma: float = 0.35
@@ -184,6 +209,7 @@ class AugmentConfig:
     rot_clip: float = 90.0
     half_body_prob: float = 0.3
     half_body_min_joints: int = 8
+    half_body_padding: float = 1.5
     color_jitter: float = 0.2
 
 
@@ -201,8 +227,11 @@ class DataConfig:
         resample_offsets: in training, draw each auxiliary offset uniformly in [1, |offset|] per item.
         min_joints: persons with fewer labelled joints are skipped in training.
         bbox_scale: box enlargement before cropping.
+        gt_box_margin: persons without a box (PoseTrack17) get the extent of their keypoints and head box,
+            enlarged by this fraction of its width / height on every side.
         mean, std: image normalisation (RGB, 0..1 scale).
         num_workers: data loader workers.
+        frame_cache: decoded frames kept per data loader worker (0 disables; a 1920x1080 frame is ~6 MB).
     """
 
     format: Literal["pt17", "pt18", "pt21"] = "pt18"
@@ -215,9 +244,11 @@ class DataConfig:
     resample_offsets: bool = False
     min_joints: int = 3
     bbox_scale: float = 1.25
+    gt_box_margin: float = 0.15
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     num_workers: int = 0
+    frame_cache: int = 16
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -233,6 +264,19 @@ class TrainConfig:
         schedule: "step" (x ``gamma`` at each epoch of ``milestones``) or "cosine", after ``warmup_steps``.
         amp: autocast; ``amp_dtype`` bfloat16 (CPU and CUDA) or float16 (CUDA, with a grad scaler).
         ema_decay: 0 disables the exponential moving average of the weights.
+        out_dir: checkpoints (``last.pt``, ``best.pt``), ``log.jsonl`` and TensorBoard events (``tb/``).
+        max_steps: > 0 stops after this many optimiser steps (and sets the cosine schedule's length).
+        backbone_lr_scale: extra lr factor of every backbone parameter (on top of the layer decay).
+        betas: AdamW betas.
+        warmup_ratio: lr factor at step 0 of the linear warm-up (reaches 1 at ``warmup_steps``).
+        min_lr_ratio: cosine schedule's final lr factor.
+        accum_steps: micro-batches per optimiser step (gradient accumulation; DDP syncs only on the last).
+        grad_clip: max global gradient norm; 0 disables clipping.
+        seed: seeds the data order, the per-batch augmentation seeds and the global generators.
+        device: "auto" (cuda if available) | "cpu" | "cuda" | "cuda:<index>".
+        log_every: steps between logged (rank-averaged) loss records; 0 = only at epoch ends.
+        val_every_epochs: epochs between evaluations during training (and at the end); 0 = only at the end.
+        ckpt_every_steps: steps between ``last`` checkpoints besides those at each epoch end; 0 = epoch ends only.
     """
 
     out_dir: str = "runs/default"
@@ -243,10 +287,14 @@ class TrainConfig:
     backbone_lr_scale: float = 1.0
     layer_decay: float = 0.75
     weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 500
+    warmup_ratio: float = 0.001
     schedule: Literal["step", "cosine"] = "step"
     milestones: tuple[int, ...] = (16,)
     gamma: float = 0.1
+    min_lr_ratio: float = 0.0
+    accum_steps: int = 1
     grad_clip: float = 1.0
     amp: bool = False
     amp_dtype: Literal["bfloat16", "float16"] = "bfloat16"
@@ -268,6 +316,39 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class TrackerConfig:
+    """Online pose tracker of ``predict`` (``vidpose.inference.tracker.PoseTracker``).
+
+    Args:
+        iou_weight: weight of box IoU in the match similarity.
+        oks_weight: weight of keypoint OKS in the match similarity; the similarity is the weighted mean of the
+            two, or IoU alone for a pair without confident joints in common.
+        min_similarity: gate: a track and a detection with a lower similarity are never matched.
+        min_hits: consecutive matched frames before a tentative track gets a confirmed id (1 = at once).
+        max_age: missed frames after which a confirmed track is deleted (a tentative one dies at its first
+            miss).
+        box_smoothing: exponential smoothing of the track box: weight of the motion prediction against the new
+            detection (0 = take the detection as is).
+        velocity_smoothing: momentum of the per-frame box velocity (0 = the last displacement only).
+        keypoint_thr: joints scoring at or below this are ignored by OKS and by keypoint boxes.
+        keypoint_box_scale: enlargement of the box around the confident joints that ``predict_box`` returns.
+        min_keypoints: confident joints needed for a keypoint box; with fewer, ``predict_box`` moves the
+            smoothed box at constant velocity.
+    """
+
+    iou_weight: float = 0.5
+    oks_weight: float = 0.5
+    min_similarity: float = 0.2
+    min_hits: int = 3
+    max_age: int = 30
+    box_smoothing: float = 0.3
+    velocity_smoothing: float = 0.5
+    keypoint_thr: float = 0.3
+    keypoint_box_scale: float = 1.2
+    min_keypoints: int = 4
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole recipe: one YAML file fills this."""
 
@@ -277,6 +358,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
 
 
 # --------------------------------------------------------------------------------------------------- loading
