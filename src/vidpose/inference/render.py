@@ -1,0 +1,185 @@
+"""Draw tracked poses on frames and compose demo views.
+
+Legend: H, W = frame height and width; K = joints. Frames are RGB ``uint8`` [H, W, 3]; colours are RGB
+tuples; boxes are ``[x, y, w, h]``; keypoints are [K, 3] (x, y, score). Every function returns a new array and
+leaves its input untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import cv2
+import numpy as np
+
+from ..skeleton import PT18, Skeleton
+
+__all__ = ["PALETTE", "TENTATIVE_COLOUR", "track_colour", "draw_poses", "side_by_side", "mark_frame"]
+
+#: Colour per track id (``id % len``): 20 saturated, well separated hues, chosen for dark and bright scenes.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+    (220, 190, 255),
+    (170, 110, 40),
+    (255, 250, 200),
+    (128, 0, 0),
+    (170, 255, 195),
+    (128, 128, 0),
+    (255, 215, 180),
+    (0, 0, 128),
+    (255, 255, 255),
+)
+#: Colour of persons without a confirmed id (track id < 0).
+TENTATIVE_COLOUR: tuple[int, int, int] = (160, 160, 160)
+
+_SHIFT = 4  # cv2 sub-pixel bits: coordinates are drawn at 1/16 pixel precision
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def track_colour(track_id: int) -> tuple[int, int, int]:
+    """Stable RGB colour of a track id (grey for -1)."""
+    return TENTATIVE_COLOUR if track_id < 0 else PALETTE[track_id % len(PALETTE)]
+
+
+def _pt(x: float, y: float, limit: float) -> tuple[int, int]:
+    """A sub-pixel cv2 point, clamped to +-limit so that the fixed-point value cannot overflow."""
+    scale = 1 << _SHIFT
+    return (int(round(np.clip(x, -limit, limit) * scale)), int(round(np.clip(y, -limit, limit) * scale)))
+
+
+def _text_colour(bg: tuple[int, int, int]) -> tuple[int, int, int]:
+    luma = 0.299 * bg[0] + 0.587 * bg[1] + 0.114 * bg[2]
+    return (0, 0, 0) if luma > 140 else (255, 255, 255)
+
+
+def _label(
+    img: np.ndarray, text: str, x: float, y: float, colour: tuple[int, int, int], font_scale: float
+) -> None:
+    """Filled tag with ``text`` whose bottom-left corner is at (x, y), kept inside the image."""
+    h, w = img.shape[:2]
+    thickness = max(1, round(font_scale * 2))
+    (tw, th), base = cv2.getTextSize(text, _FONT, font_scale, thickness)
+    pad = max(2, round(th * 0.3))
+    x0 = int(np.clip(x, 0, max(0, w - tw - 2 * pad)))
+    y1 = int(np.clip(y, th + base + 2 * pad, h))
+    cv2.rectangle(img, (x0, y1 - th - base - 2 * pad), (x0 + tw + 2 * pad, y1), colour, -1)
+    cv2.putText(
+        img,
+        text,
+        (x0 + pad, y1 - base - pad),
+        _FONT,
+        font_scale,
+        _text_colour(colour),
+        thickness,
+        cv2.LINE_AA,
+    )
+
+
+def draw_poses(
+    frame: np.ndarray,
+    persons: Iterable[tuple[int, np.ndarray | None, np.ndarray]],
+    skeleton: Skeleton = PT18,
+    score_thr: float = 0.3,
+    draw_boxes: bool = True,
+    line_width: int | None = None,
+    joint_radius: int | None = None,
+) -> np.ndarray:
+    """Draw each person's skeleton, joints, box and id label, coloured by track id -> new frame [H, W, 3].
+
+    persons: ``(track_id, box [4] xywh or None, keypoints [K, 3])`` per person. Joints scoring below
+    ``score_thr`` (or not finite) are hidden, and so are bones touching them; a visible joint's radius grows
+    with its score (40 % of ``joint_radius`` at score 0 up to 100 % at score 1). Lines are anti-aliased;
+    joints are filled discs of the track colour with a dark rim. The label is the id ("?" for -1) above the
+    box (or above the highest joint when there is no box). ``line_width`` / ``joint_radius`` default to sizes
+    that grow with the frame.
+    """
+    img = np.ascontiguousarray(frame, dtype=np.uint8).copy()
+    h, w = img.shape[:2]
+    unit = max(h, w) / 640.0
+    lw = line_width if line_width is not None else max(1, round(2 * unit))
+    radius = joint_radius if joint_radius is not None else max(2, round(4 * unit))
+    font_scale = max(0.4, 0.5 * unit)
+    limit = 8.0 * max(h, w)
+    for track_id, box, keypoints in persons:
+        colour = track_colour(int(track_id))
+        kp = np.asarray(keypoints, dtype=np.float64).reshape(skeleton.num_joints, 3)
+        visible = np.isfinite(kp).all(axis=1) & (kp[:, 2] >= score_thr)
+        for a, b in skeleton.limbs:
+            if visible[a] and visible[b]:
+                p, q = _pt(kp[a, 0], kp[a, 1], limit), _pt(kp[b, 0], kp[b, 1], limit)
+                cv2.line(img, p, q, colour, lw, cv2.LINE_AA, _SHIFT)
+        rim = tuple(int(c * 0.35) for c in colour)
+        for j in np.flatnonzero(visible):
+            score = float(np.clip(kp[j, 2], 0.0, 1.0))
+            r = max(1, round(radius * (0.4 + 0.6 * score)))
+            centre = _pt(kp[j, 0], kp[j, 1], limit)
+            cv2.circle(img, centre, (r + 1) << _SHIFT, rim, -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(img, centre, r << _SHIFT, colour, -1, cv2.LINE_AA, _SHIFT)
+        text = "?" if track_id < 0 else str(int(track_id))
+        if box is not None and np.isfinite(np.asarray(box, dtype=np.float64)).all():
+            x, y, bw, bh = (float(v) for v in box)
+            if draw_boxes:
+                cv2.rectangle(
+                    img,
+                    _pt(x, y, limit),
+                    _pt(x + bw, y + bh, limit),
+                    colour,
+                    max(1, lw // 2),
+                    cv2.LINE_AA,
+                    _SHIFT,
+                )
+            _label(img, text, x, y, colour, font_scale)
+        elif visible.any():
+            top = int(np.argmin(np.where(visible, kp[:, 1], np.inf)))
+            _label(img, text, kp[top, 0], kp[top, 1] - radius - 2, colour, font_scale)
+    return img
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, titles: Sequence[str] | None = None) -> np.ndarray:
+    """Two frames next to each other -> [H, W_left + W_right', 3].
+
+    ``right`` is resized to the height H of ``left`` (aspect kept) when they differ; ``titles`` (two strings)
+    are written at the top centre of each half (clear of :func:`mark_frame`'s top-left tag).
+    """
+    if titles is not None and len(titles) != 2:
+        raise ValueError(f"side_by_side: titles must be two strings, got {len(titles)}")
+    h = left.shape[0]
+    if right.shape[0] != h:
+        new_w = max(1, round(right.shape[1] * h / right.shape[0]))
+        right = cv2.resize(right, (new_w, h), interpolation=cv2.INTER_AREA)
+    out = np.concatenate([left, right], axis=1).astype(np.uint8, copy=True)
+    if titles:
+        font_scale = max(0.5, 0.7 * h / 480.0)
+        thickness = max(1, round(font_scale * 2))
+        for text, x0, width in zip(titles, (0, left.shape[1]), (left.shape[1], right.shape[1]), strict=True):
+            (tw, th), base = cv2.getTextSize(str(text), _FONT, font_scale, thickness)
+            _label(out, str(text), x0 + (width - tw) / 2, th + base + 16, (32, 32, 32), font_scale)
+    return out
+
+
+def mark_frame(
+    frame: np.ndarray, text: str, colour: tuple[int, int, int] = (255, 0, 0), thickness: int | None = None
+) -> np.ndarray:
+    """A coloured border of ``thickness`` pixels and a ``text`` tag in the top-left corner -> new [H, W, 3].
+
+    For demos, e.g. ``mark_frame(frame, "occluded")`` flags a frame the model had to fill in.
+    """
+    img = np.ascontiguousarray(frame, dtype=np.uint8).copy()
+    h, w = img.shape[:2]
+    t = thickness if thickness is not None else max(3, round(min(h, w) / 80))
+    img[:t], img[h - t :], img[:, :t], img[:, w - t :] = colour, colour, colour, colour
+    if text:
+        font_scale = max(0.5, 0.6 * min(h, w) / 360.0)
+        (_, th), base = cv2.getTextSize(text, _FONT, font_scale, max(1, round(font_scale * 2)))
+        _label(img, text, t, t + th + base + 2 * max(2, round(th * 0.3)), colour, font_scale)
+    return img
