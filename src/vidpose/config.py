@@ -194,8 +194,8 @@ class AugmentConfig:
     Args:
         flip_prob: probability of a horizontal flip (left/right joints swapped).
         scale_sigma: crop scale factor ``clip(1 + N(0, sigma), 1 - sigma, 1 + sigma)``.
-        rot_sigma, rot_prob, rot_clip: rotation ``clip(N(0, rot_sigma), -rot_clip, rot_clip)`` degrees, applied
-            with probability ``rot_prob``.
+        rot_sigma, rot_prob, rot_clip: rotation ``clip(N(0, rot_sigma), -rot_clip, rot_clip)`` degrees,
+            applied with probability ``rot_prob``.
         half_body_prob: probability of cropping the upper or lower body only.
         half_body_min_joints: visible joints needed for the half-body crop.
         half_body_padding: enlargement of the half-body extent (MMPose uses 1.5).
@@ -276,7 +276,7 @@ class TrainConfig:
         device: "auto" (cuda if available) | "cpu" | "cuda" | "cuda:<index>".
         log_every: steps between logged (rank-averaged) loss records; 0 = only at epoch ends.
         val_every_epochs: epochs between evaluations during training (and at the end); 0 = only at the end.
-        ckpt_every_steps: steps between ``last`` checkpoints besides those at each epoch end; 0 = epoch ends only.
+        ckpt_every_steps: steps between ``last`` checkpoints, besides those at epoch ends; 0 = epoch ends only.
     """
 
     out_dir: str = "runs/default"

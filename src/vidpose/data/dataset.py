@@ -1,0 +1,186 @@
+"""The torch Dataset of windows: frames from disk -> one affine crop -> normalised clip, targets, meta.
+
+Legend: T frames, K joints, (H, W) input size, (h, w) heatmap size.
+
+One item (a dict; torch's default collate stacks a list of them into a batch):
+
+==================  ===============  =================================================================
+key                 shape, dtype     meaning
+==================  ===============  =================================================================
+clip                [T, 3, H, W] f32 normalised RGB crops, key frame in the middle slot
+target              [K, h, w] f32    Gaussian heatmaps of the key frame (zeros without keypoints)
+target_weight       [K] f32          1 for labelled joints inside the crop, else 0
+keypoints           [K, 3] f32       (x, y, labelled) in input pixels (zeros without keypoints)
+center, scale       [2] f32          crop centre (x, y) and size (w, h) in image pixels
+rotation            [] f32           crop rotation in degrees
+flipped             [] bool          the crop is mirrored
+inv_affine          [2, 3] f32       input pixels -> image pixels (``codec.to_image_coords``)
+box                 [4] f32          the window's box xywh in image pixels
+box_score           [] f32           1 for ground truth, the detector's score otherwise
+sequence_index      [] i64           index into the sequence list
+frame_index         [] i64           key frame index in the sequence
+frame_indices       [T] i64          the T frame indices actually used
+track_id, image_id  [] i64           GT track id (-1 for detections), the key frame's image id
+window_index        [] i64           the item's index
+==================  ===============  =================================================================
+
+Randomness of an item is a pure function of ``(seed, epoch, index)`` (call :meth:`PoseTrackWindows.set_epoch`
+before each epoch), so it does not depend on the number of workers. With ``seed=None`` the item's generator is
+drawn from NumPy's global generator instead (for loaders that seed the global generators per batch).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..codec import HeatmapCodec
+from ..config import Config, DataConfig
+from ..errors import DataFormatError
+from ..skeleton import PT18
+from .boxes import load_detections
+from .clips import Window, build_windows, clamp_frames, sample_offsets
+from .records import Sequence
+from .transforms import build_pipeline, sample_from_box, to_tensor_normalized
+
+__all__ = ["PoseTrackWindows", "build_dataset", "read_frame"]
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """path -> [h_img, w_img, 3] uint8 RGB; a missing or unreadable image is a :class:`DataFormatError`."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        why = "not found" if not path.exists() else "unreadable (not an image, or corrupt)"
+        raise DataFormatError(f"{path}: image {why}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class PoseTrackWindows(Dataset):
+    """Windows of PoseTrack-style sequences as training / evaluation items (see the module docstring).
+
+    Args:
+        sequences: the records the windows index into.
+        root: dataset root; a frame is read from ``root / frame.file_name``.
+        windows: from :func:`vidpose.data.clips.build_windows` over the same ``sequences``.
+        cfg: the whole :class:`Config` or its :class:`DataConfig` (offsets, box scale, normalisation,
+            augmentation, frame cache); items without keypoints have K = ``model.num_joints`` (17 given
+            a DataConfig).
+        codec: the heatmap codec (input and heatmap sizes, targets).
+        train: augment (``cfg.augment``) and resample offsets (``cfg.resample_offsets``); False = plain crops.
+        seed: base seed of the per-item generators; None = draw them from NumPy's global generator.
+    """
+
+    def __init__(
+        self,
+        sequences: list[Sequence],
+        root: str | Path,
+        windows: list[Window],
+        cfg: Config | DataConfig,
+        codec: HeatmapCodec,
+        train: bool,
+        seed: int | None = 0,
+    ):
+        data_cfg = cfg.data if isinstance(cfg, Config) else cfg
+        self.sequences = sequences
+        self.root = Path(root)
+        self.windows = windows
+        self.cfg = data_cfg
+        self.codec = codec
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        #: K of items without keypoints (detected boxes)
+        self.num_joints = cfg.model.num_joints if isinstance(cfg, Config) else PT18.num_joints
+        self.pipeline = build_pipeline(data_cfg, codec.input_size, train)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of ``epoch`` (items are a function of seed, epoch and index)."""
+        self.epoch = int(epoch)
+
+    def item_rng(self, index: int) -> np.random.Generator:
+        """The generator of item ``index`` in the current epoch."""
+        if self.seed is None:
+            return np.random.default_rng(np.random.randint(0, 2**31 - 1))
+        return np.random.default_rng([int(self.seed), self.epoch, int(index)])
+
+    def load_frame(self, sequence: int, frame: int) -> np.ndarray:
+        """Frame ``frame`` of sequence ``sequence`` as [h_img, w_img, 3] uint8 RGB (read-only; cached)."""
+        path = self.root / self.sequences[sequence].frames[frame].file_name
+        key = str(path)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        image = read_frame(path)
+        image.flags.writeable = False
+        if self.cfg.frame_cache > 0:
+            self._cache[key] = image
+            while len(self._cache) > self.cfg.frame_cache:
+                self._cache.popitem(last=False)
+        return image
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        w = self.windows[index]
+        rng = self.item_rng(index)
+        offsets = self.cfg.frame_offsets
+        if self.train and self.cfg.resample_offsets:
+            offsets = sample_offsets(offsets, rng)
+        frame_ids = clamp_frames(w.key_frame, offsets, len(self.sequences[w.sequence].frames))
+        frames = [self.load_frame(w.sequence, f) for f in frame_ids]
+        sample = sample_from_box(frames, w.box, self.codec.input_size, self.cfg.bbox_scale, w.keypoints, rng)
+        sample = self.pipeline(sample)
+        if sample.input_keypoints is not None:
+            kp = sample.input_keypoints
+            target, weight = self.codec.encode(kp[:, :2], kp[:, 2] > 0)
+            keypoints = kp.astype(np.float32)
+        else:
+            target = np.zeros((self.num_joints, *self.codec.heatmap_size), dtype=np.float32)
+            weight = np.zeros(self.num_joints, dtype=np.float32)
+            keypoints = np.zeros((self.num_joints, 3), dtype=np.float32)
+        return {
+            "clip": to_tensor_normalized(sample.images, self.cfg.mean, self.cfg.std),
+            "target": torch.from_numpy(target),
+            "target_weight": torch.from_numpy(weight),
+            "keypoints": torch.from_numpy(keypoints),
+            "center": torch.as_tensor(sample.center, dtype=torch.float32),
+            "scale": torch.as_tensor(sample.scale, dtype=torch.float32),
+            "rotation": torch.tensor(float(sample.rotation), dtype=torch.float32),
+            "flipped": torch.tensor(bool(sample.flipped)),
+            "inv_affine": torch.as_tensor(sample.inv_affine, dtype=torch.float32),
+            "box": torch.as_tensor(w.box, dtype=torch.float32),
+            "box_score": torch.tensor(float(w.box_score), dtype=torch.float32),
+            "sequence_index": torch.tensor(w.sequence, dtype=torch.int64),
+            "frame_index": torch.tensor(w.key_frame, dtype=torch.int64),
+            "frame_indices": torch.tensor(frame_ids, dtype=torch.int64),
+            "track_id": torch.tensor(w.track_id, dtype=torch.int64),
+            "image_id": torch.tensor(w.image_id, dtype=torch.int64),
+            "window_index": torch.tensor(index, dtype=torch.int64),
+        }
+
+
+def build_dataset(
+    cfg: Config, sequences: list[Sequence], train: bool, seed: int | None = None
+) -> PoseTrackWindows:
+    """The dataset of a split as the recipe says: GT windows with ``data.min_joints`` labelled joints in
+    training; in evaluation, windows from ``data.val_boxes`` ("gt": labelled GT persons; else a detection file
+    relative to ``data.root``, filtered at ``data.box_score_thr``). ``seed`` None = ``train.seed``."""
+    d = cfg.data
+    codec = HeatmapCodec(cfg.codec)
+    if train or d.val_boxes == "gt":
+        min_joints = d.min_joints if train else 1
+        windows = build_windows(sequences, d.frame_offsets, "gt", True, min_joints, d.gt_box_margin)
+    else:
+        dets = load_detections(Path(d.root) / d.val_boxes, sequences, d.box_score_thr)
+        windows = build_windows(sequences, d.frame_offsets, dets, True, 0, d.gt_box_margin)
+    return PoseTrackWindows(
+        sequences, d.root, windows, cfg, codec, train, cfg.train.seed if seed is None else seed
+    )
