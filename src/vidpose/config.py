@@ -276,7 +276,7 @@ class TrainConfig:
         device: "auto" (cuda if available) | "cpu" | "cuda" | "cuda:<index>".
         log_every: steps between logged (rank-averaged) loss records; 0 = only at epoch ends.
         val_every_epochs: epochs between evaluations during training (and at the end); 0 = only at the end.
-        ckpt_every_steps: steps between ``last`` checkpoints, besides those at epoch ends; 0 = epoch ends only.
+        ckpt_every_steps: steps between ``last`` checkpoints (epoch ends always write one); 0 = none more.
     """
 
     out_dir: str = "runs/default"
@@ -308,11 +308,24 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Inference settings shared by ``evaluate``, validation during training and ``predict``."""
+    """Inference settings shared by ``evaluate``, validation during training and ``predict``.
+
+    Args:
+        flip_test: average the heatmaps of the window and of its mirror image (left/right joints swapped).
+        batch_size: windows per model call.
+        joint_score_thr: joints scoring at or below this are written as undetected in prediction files.
+        crop_hold_margin: ``predict`` with shared per-frame features: a person's crop box is held from frame to
+            frame while the person's box stays inside it with this margin (a fraction of the crop's width and
+            height on every side); otherwise the crop is re-centred on the new box.
+        crop_hold_scale_tol: the held crop is also re-centred when the crop the new box would get differs in
+            size from it by more than this fraction.
+    """
 
     flip_test: bool = True
     batch_size: int = 32
     joint_score_thr: float = 0.0
+    crop_hold_margin: float = 0.05
+    crop_hold_scale_tol: float = 0.15
 
 
 @dataclass(frozen=True)
