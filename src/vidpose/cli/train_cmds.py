@@ -1,0 +1,65 @@
+"""Training and evaluation commands: train, evaluate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from . import app
+
+
+@app.command("train")
+def train_cmd(
+    config: Path = typer.Argument(..., help="YAML recipe, e.g. configs/synthetic_nano.yaml"),
+    overrides: list[str] = typer.Argument(None, help="dotted overrides: train.lr=1e-4 data.root=/data/pt18"),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="continue from OUT_DIR/last.pt if present"
+    ),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="validate during training, keep `best`"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+) -> None:
+    """Train a model. Under torchrun the same command trains with DDP on every process."""
+    from ..config import load_config
+    from ..engine.distributed import is_main_process
+    from ..engine.pose_train import train
+
+    cfg = load_config(config, overrides or [])
+    result = train(cfg, resume=resume, progress=progress, evaluate=evaluate)
+    if is_main_process():
+        typer.echo(f"trained {result['steps']} steps; last evaluation: {result['last_eval']}")
+        for name, path in result["files"].items():
+            typer.echo(f"{name} model: {path}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    config: Path = typer.Argument(..., help="YAML recipe (data paths, codec, eval settings)"),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidpose model file (.safetensors)"),
+    boxes: str = typer.Option(None, "--boxes", help="'gt' or a detection file; default: data.val_boxes"),
+    flip: bool = typer.Option(None, "--flip/--no-flip", help="flip test; default: eval.flip_test"),
+    out: Path = typer.Option(None, "--out", help="output folder (default: <train.out_dir>/eval)"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
+    overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. data.root=/data/pt18"),
+) -> None:
+    """Evaluate a checkpoint on the validation split: PoseTrack table, report.json, per-joint AP chart."""
+    from ..config import load_config
+    from ..engine.pose_eval import evaluate_split
+    from ..models.serialization import load_model
+
+    cfg = load_config(config, overrides or [])
+    model, _ = load_model(checkpoint, device=device)
+    out = out or Path(cfg.train.out_dir) / "eval"
+    summary = evaluate_split(
+        model, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, checkpoint=str(checkpoint)
+    )
+    typer.echo(
+        f"{cfg.name}: {summary.report['windows']} windows, boxes {summary.report['boxes']}, "
+        f"flip test {summary.report['flip_test']}"
+    )
+    typer.echo(summary.table)
+    if summary.ap_hard is not None:
+        typer.echo(
+            f"AP on the hard subset ({summary.report['hard_frames']} frames): {summary.ap_hard.ap[-1]:.1f}"
+        )
+    typer.echo(f"wrote {out}/report.json, {out}/per_joint_ap.png and {out}/predictions/")

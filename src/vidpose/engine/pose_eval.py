@@ -1,0 +1,306 @@
+"""Evaluate a pose model on a dataset split: windows -> model (flip test) -> poseval-ready files -> native
+PoseTrack evaluator -> report (JSON, table, per-joint AP chart).
+
+The same function serves ``vidpose evaluate`` and the periodic validation during training, so the numbers a
+run logs are the numbers ``evaluate`` prints.
+
+Legend: B windows in a batch, T frames, K joints, (h, w) heatmap size.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..codec import HeatmapCodec, flip_average, flip_images, to_image_coords
+from ..config import Config, config_to_dict
+from ..data.dataset import PoseTrackWindows, build_dataset
+from ..data.posetrack import read_sequences
+from ..data.posetrack_writer import write_predictions
+from ..data.records import Person, Sequence
+from ..errors import DataFormatError
+from ..evaluation import APResult, evaluate_ap, format_table
+from ..evaluation.report import table_values
+from ..skeleton import POSEVAL_NAMES, PT18
+
+__all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split", "hard_frames"]
+
+TABLE_COLUMNS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
+
+
+@torch.no_grad()
+def predict_heatmaps(model: nn.Module, clip: torch.Tensor, flip_test: bool) -> torch.Tensor:
+    """clip [B, T, 3, H, W] -> heatmaps [B, K, h, w]; with ``flip_test`` the average of the clip's and the
+    mirrored clip's heatmaps (mirrored back and left/right swapped by the codec's ``flip_average``)."""
+    heatmaps = model(clip)
+    if flip_test:
+        heatmaps = flip_average(heatmaps, model(flip_images(clip)), PT18.flip_permutation())
+    return heatmaps
+
+
+@torch.no_grad()
+def predict_windows(
+    model: nn.Module,
+    dataset: PoseTrackWindows,
+    codec: HeatmapCodec,
+    *,
+    flip_test: bool,
+    batch_size: int,
+    device: torch.device,
+    amp: bool = False,
+    amp_dtype: torch.dtype = torch.bfloat16,
+) -> dict[str, np.ndarray]:
+    """Run the model over every window of ``dataset``.
+
+    Returns numpy arrays over all windows W: ``keypoints`` [W, K, 3] (x, y, joint score) in image pixels with
+    joint score = heatmap maximum x box score, ``box`` [W, 4], ``box_score`` [W], ``sequence_index``,
+    ``frame_index``, ``track_id`` [W].
+    """
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[np.ndarray]] = defaultdict(list)
+    try:
+        for batch in loader:
+            clip = batch["clip"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                heatmaps = predict_heatmaps(model, clip, flip_test)
+            coords, maxvals = codec.decode(heatmaps.float())
+            coords = to_image_coords(coords, batch["inv_affine"].to(coords))
+            scores = maxvals * batch["box_score"].to(maxvals)[:, None]
+            out["keypoints"].append(torch.cat([coords, scores[..., None]], dim=-1).cpu().numpy())
+            for key in ("box", "box_score", "sequence_index", "frame_index", "track_id"):
+                out[key].append(batch[key].numpy())
+    finally:
+        model.train(was_training)
+    if not out:
+        raise DataFormatError("the evaluation split has no windows (no labelled persons / boxes)")
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _persons_per_frame(sequences: list[Sequence], pred: dict[str, np.ndarray]) -> list[list[list[Person]]]:
+    """Group window predictions into per-sequence, per-frame person lists with ids unique per frame.
+
+    GT-box windows keep their GT track ids; a frame with detection windows (track id -1) numbers its persons
+    0, 1, ... (AP ignores ids; tracking results come from ``vidpose predict``'s tracker)."""
+    grouped: list[list[list[Person]]] = [[[] for _ in s.frames] for s in sequences]
+    for i in range(len(pred["keypoints"])):
+        s, f = int(pred["sequence_index"][i]), int(pred["frame_index"][i])
+        kp = pred["keypoints"][i].astype(np.float64)
+        grouped[s][f].append(
+            Person(
+                keypoints=kp,
+                box=pred["box"][i].astype(np.float64),
+                track_id=int(pred["track_id"][i]),
+                score=float(pred["box_score"][i]),
+                joint_scores=kp[:, 2].copy(),
+            )
+        )
+    for frames in grouped:
+        for persons in frames:
+            ids = [p.track_id for p in persons]
+            if min(ids, default=0) < 0 or len(set(ids)) != len(ids):
+                for i, p in enumerate(persons):
+                    p.track_id = i
+    return grouped
+
+
+def hard_frames(sequence: Sequence) -> set[int] | None:
+    """Frame indices with at least one person flagged ``hard`` in the raw annotation file (the synthetic
+    benchmark writes that flag); None when the file carries no such flags (real PoseTrack data)."""
+    if sequence.source is None or not Path(sequence.source).is_file():
+        return None
+    data = json.loads(Path(sequence.source).read_text())
+    if not isinstance(data, dict) or "annotations" not in data:
+        return None
+    anns = data["annotations"]
+    if not anns or not all(isinstance(a, dict) and "hard" in a for a in anns):
+        return None
+    image_index = {img["id"]: i for i, img in enumerate(data.get("images", []))}
+    return {image_index[a["image_id"]] for a in anns if a["hard"] and a["image_id"] in image_index}
+
+
+def _subset(sequence: Sequence, keep: set[int]) -> Sequence:
+    """The sequence with the persons of frames outside ``keep`` removed (those frames then drop out of the
+    evaluation, as poseval drops frames without GT persons)."""
+    frames = []
+    for frame in sequence.frames:
+        copy = type(frame)(**{**frame.__dict__, "persons": frame.persons if frame.index in keep else []})
+        frames.append(copy)
+    return Sequence(name=sequence.name, frames=frames, source=sequence.source, format=sequence.format)
+
+
+def _ap_dict(result: APResult) -> dict[str, Any]:
+    table = table_values(result.ap)
+    return {
+        "table": dict(zip(TABLE_COLUMNS, table, strict=True)),
+        "per_joint": {n: float(v) for n, v in zip(POSEVAL_NAMES, result.ap[:-1], strict=True)},
+        "total": float(result.ap[-1]),
+    }
+
+
+@dataclass
+class EvalSummary:
+    """What :func:`evaluate_split` measured.
+
+    Attributes:
+        ap: AP on all labelled frames; ap_hard: on the frames with a ``hard`` person (synthetic data only).
+        report: the JSON-ready report; table: poseval's printed table; files: what was written.
+    """
+
+    ap: APResult
+    ap_hard: APResult | None
+    report: dict[str, Any]
+    table: str
+    files: list[Path] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        """Scalars for logging: ``ap`` (Total) and ``ap_hard`` when available."""
+        m = {"ap": float(self.ap.ap[-1])}
+        if self.ap_hard is not None:
+            m["ap_hard"] = float(self.ap_hard.ap[-1])
+        return m
+
+
+def evaluate_split(
+    model: nn.Module,
+    cfg: Config,
+    *,
+    out_dir: str | Path | None = None,
+    boxes: str | None = None,
+    flip_test: bool | None = None,
+    device: torch.device | str = "cpu",
+    sequences: list[Sequence] | None = None,
+    checkpoint: str | None = None,
+) -> EvalSummary:
+    """Evaluate ``model`` on the validation split of ``cfg.data`` with the native PoseTrack evaluator.
+
+    Args:
+        out_dir: where to write ``predictions/<seq>.json``, ``report.json`` and ``per_joint_ap.png``; None
+            writes nothing (validation during training).
+        boxes: "gt" or a detection file (relative to ``data.root``); None = ``data.val_boxes``.
+        flip_test: None = ``eval.flip_test``.
+        sequences: the GT sequences (None = read ``data.root / data.val_ann``).
+        checkpoint: recorded in the report.
+    """
+    device = torch.device(device)
+    t0 = time.perf_counter()
+    if boxes is not None:
+        cfg = _replace_data(cfg, val_boxes=boxes)
+    flip = cfg.eval.flip_test if flip_test is None else flip_test
+    if sequences is None:
+        sequences = read_sequences(Path(cfg.data.root) / cfg.data.val_ann)
+    dataset = build_dataset(cfg, sequences, train=False)
+    codec = HeatmapCodec(cfg.codec)
+    pred = predict_windows(
+        model,
+        dataset,
+        codec,
+        flip_test=flip,
+        batch_size=cfg.eval.batch_size,
+        device=device,
+        amp=cfg.train.amp,
+        amp_dtype=torch.float16 if cfg.train.amp_dtype == "float16" else torch.bfloat16,
+    )
+    grouped = _persons_per_frame(sequences, pred)
+    pred_seqs = [
+        Sequence(
+            name=s.name,
+            frames=[
+                type(f)(**{**f.__dict__, "persons": ps}) for f, ps in zip(s.frames, persons, strict=True)
+            ],
+            format="pt18",
+        )
+        for s, persons in zip(sequences, grouped, strict=True)
+    ]
+    mode = "pt21" if cfg.data.format == "pt21" else "pt18"
+    ap = evaluate_ap(sequences, pred_seqs, mode=mode)
+
+    hard = [hard_frames(s) for s in sequences]
+    ap_hard = None
+    if all(h is not None for h in hard) and any(hard):
+        keep = [(s, p, h) for s, p, h in zip(sequences, pred_seqs, hard, strict=True) if h]
+        ap_hard = evaluate_ap([_subset(s, h) for s, _, h in keep], [p for _, p, _ in keep], mode=mode)
+
+    seconds = time.perf_counter() - t0
+    report: dict[str, Any] = {
+        "config": cfg.name,
+        "checkpoint": checkpoint,
+        "boxes": cfg.data.val_boxes,
+        "flip_test": flip,
+        "mode": mode,
+        "sequences": len(sequences),
+        "windows": int(len(pred["keypoints"])),
+        "seconds": round(seconds, 2),
+        "ap": _ap_dict(ap),
+    }
+    if ap_hard is not None:
+        report["ap_hard"] = _ap_dict(ap_hard)
+        report["hard_frames"] = int(sum(len(h) for h in hard if h))
+    table = format_table(ap)
+    summary = EvalSummary(ap=ap, ap_hard=ap_hard, report=report, table=table)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        for s, persons in zip(sequences, grouped, strict=True):
+            summary.files.append(write_predictions(s, persons, out_dir / "predictions"))
+        report["resolved_config"] = config_to_dict(cfg)
+        summary.files.append(_write_json(report, out_dir / "report.json"))
+        summary.files.append(plot_per_joint_ap(report, out_dir / "per_joint_ap.png"))
+    return summary
+
+
+def _replace_data(cfg: Config, **changes: Any) -> Config:
+    import dataclasses
+
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **changes))
+
+
+def _write_json(obj: dict[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def plot_per_joint_ap(report: dict[str, Any], path: Path) -> Path:
+    """A bar chart of per-joint AP (and of the hard subset when present), written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report["ap"]["per_joint"])
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    series = [("all frames", report["ap"])] + (
+        [("hard subset", report["ap_hard"])] if "ap_hard" in report else []
+    )
+    width = 0.8 / len(series)
+    for i, (label, ap) in enumerate(series):
+        values = [ap["per_joint"][n] for n in names]
+        ax.bar(
+            x + (i - (len(series) - 1) / 2) * width, values, width, label=f"{label} (Total {ap['total']:.1f})"
+        )
+    ax.set_xticks(x, [n.replace("_", " ") for n in names], rotation=45, ha="right")
+    ax.set_ylabel("AP (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(
+        f"{report['config']}: per-joint AP ({report['boxes']} boxes, flip test {report['flip_test']})"
+    )
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,140 @@
+"""Train a pose model from a recipe: the composition of data, model, optimiser, evaluator and the engine.
+
+    >>> from vidpose.config import load_config
+    >>> result = train(load_config("configs/synthetic_nano.yaml"))
+
+One code path for one CPU, one GPU and many (``torchrun --nproc_per_node N -m vidpose.cli train CONFIG``):
+the engine joins the process group from torchrun's environment, shards the data and wraps the model in DDP.
+Everything a run needs to be understood later is kept together in ``train.out_dir``: the resolved config
+(``config.yaml``), the JSON-lines log, TensorBoard events, ``last.pt`` / ``best.pt`` (full training state) and
+the exported model files ``model_last.safetensors`` / ``model_best.safetensors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+from ..config import Config, config_to_dict
+from ..data.dataset import build_dataset
+from ..data.posetrack import read_sequences
+from ..errors import CheckpointError, ConfigError
+from ..models import build_model
+from ..models.serialization import load_model, save_model
+from ..models.weights import load_backbone_and_head
+from .distributed import cleanup, get_rank, init_distributed, is_main_process, unwrap
+from .hooks import default_hooks
+from .optim import build_optimizer
+from .pose_eval import evaluate_split
+from .trainer import Trainer, seed_everything
+
+__all__ = ["train", "init_from_checkpoint", "pose_step"]
+
+
+def pose_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One forward through the (possibly DDP-wrapped) model and the model's named, weighted losses."""
+    outputs = model(batch["clip"])
+    return unwrap(model).loss(outputs, batch["target"], batch["target_weight"])
+
+
+def init_from_checkpoint(model: nn.Module, path: str | Path) -> None:
+    """Initialise ``model.backbone`` and ``model.head`` from a vidpose model file (e.g. a ViTPose checkpoint
+    converted with ``vidpose convert``); the temporal modules keep their (zero-fusion) initialisation."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"model.init_from: {path} not found; convert an official ViTPose checkpoint first with "
+            "`vidpose convert vitpose.pth OUT.safetensors --format vitpose`"
+        )
+    source, _ = load_model(path)
+    state = {k: v for k, v in source.state_dict().items() if k.startswith(("backbone.", "head."))}
+    load_backbone_and_head(model, state, where=str(path))
+
+
+def _write_config(cfg: Config, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / ".config.yaml.tmp"
+    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    tmp.replace(out_dir / "config.yaml")
+
+
+def train(
+    cfg: Config, *, resume: bool = True, progress: bool = True, evaluate: bool = True
+) -> dict[str, Any]:
+    """Train ``cfg`` and return a summary (steps, final losses, last evaluation, exported model files).
+
+    Args:
+        resume: continue from ``train.out_dir/last.pt`` when it exists (same run: model, optimiser, scaler,
+            schedule, sampler position and RNG states).
+        progress: show a progress bar (rank 0).
+        evaluate: validate every ``train.val_every_epochs`` epochs on ``data.val_ann`` and keep ``best``.
+    """
+    device = init_distributed(cfg.train.device)
+    try:
+        seed_everything(cfg.train.seed + get_rank())
+        out_dir = Path(cfg.train.out_dir)
+        root = Path(cfg.data.root)
+        train_sequences = read_sequences(root / cfg.data.train_ann)
+        dataset = build_dataset(cfg, train_sequences, train=True, seed=None)
+        if len(dataset) == 0:
+            raise ConfigError(f"{root / cfg.data.train_ann}: no training windows (no labelled persons)")
+
+        model = build_model(cfg.model)
+        if cfg.model.init_from:
+            init_from_checkpoint(model, cfg.model.init_from)
+        layer_ids = model.layer_ids()
+        optimizer = build_optimizer(
+            model, cfg.train, layer_ids=layer_ids, max_layer_id=max(layer_ids.values())
+        )
+
+        eval_fn = None
+        if evaluate:
+            val_sequences = read_sequences(root / cfg.data.val_ann)
+
+            def eval_fn(m: nn.Module) -> dict[str, float]:
+                return evaluate_split(m, cfg, device=device, sequences=val_sequences).metrics()
+
+        hooks = default_hooks(
+            cfg.train, eval_fn=eval_fn, best_metric="ap" if evaluate else None, progress=progress
+        )
+        trainer = Trainer(
+            model,
+            dataset,
+            optimizer,
+            pose_step,
+            cfg.train,
+            hooks=hooks,
+            device=device,
+            extra_state={"config": config_to_dict(cfg)},
+        )
+        if is_main_process():
+            _write_config(cfg, out_dir)
+        if resume:
+            trainer.resume()
+        trainer.train()
+
+        files = {}
+        if is_main_process():
+            # The exported weights are the evaluated ones: the EMA average when train.ema_decay > 0.
+            last = trainer.ema.module if trainer.ema is not None else trainer.module
+            files["last"] = str(save_model(last, cfg, out_dir / "model_last.safetensors"))
+            best = trainer.checkpointer.best
+            if best is not None:
+                state = torch.load(best, map_location="cpu", weights_only=False)
+                best_model = build_model(cfg.model)
+                best_model.load_state_dict(state["ema"]["module"] if state["ema"] else state["model"])
+                files["best"] = str(save_model(best_model, cfg, out_dir / "model_best.safetensors"))
+        return {
+            "steps": trainer.step,
+            "epochs": trainer.epoch,
+            "last_eval": trainer.last_eval,
+            "files": files,
+            "config": dataclasses.asdict(cfg.train),
+        }
+    finally:
+        cleanup()
