@@ -1,3 +1,79 @@
 """Data commands: check-data, eval-posetrack."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import DataFormatError
+from . import app
+
+__all__ = ["check_data", "eval_posetrack"]
+
+_FORMATS = ("pt17", "pt18", "pt21")
+_MODES = ("pt18", "pt21")
+
+
+@app.command("check-data")
+def check_data(
+    root: Path = typer.Argument(..., help="dataset root (frame paths in the annotations are relative to it)"),
+    fmt: str = typer.Option(..., "--format", help="pt17 | pt18 | pt21"),
+    boxes: Path | None = typer.Option(None, "--boxes", help="person detection file to check as well"),
+) -> None:
+    """Check annotation files, frames on disk, frame counts and a boxes file; exit 1 on any problem."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..data.check import check_dataset
+
+    if fmt not in _FORMATS:
+        raise DataFormatError(f"--format {fmt!r}: expected one of {', '.join(_FORMATS)}")
+    report = check_dataset(root, format=fmt, boxes=boxes)
+    console = Console()
+    console.print(escape(f"{root} (format {fmt})"))
+    summary = Table(show_header=False)
+    for name, value in (
+        ("sequences", report.num_sequences),
+        ("frames", report.num_frames),
+        ("labelled frames", report.num_labeled_frames),
+        ("persons", report.num_persons),
+        ("annotated joints", report.num_joints),
+        ("boxes", "-" if report.num_boxes is None else report.num_boxes),
+        ("problems", len(report.problems)),
+    ):
+        summary.add_row(name, str(value))
+    console.print(summary)
+    if report.problems:
+        problems = Table(title="problems", show_lines=False)
+        for col in ("file", "field", "problem"):
+            problems.add_column(col, overflow="fold")
+        for p in report.problems:
+            problems.add_row(escape(p.file), escape(p.field), escape(p.message))
+        console.print(problems)
+        raise typer.Exit(1)
+
+
+@app.command("eval-posetrack")
+def eval_posetrack(
+    gt_dir: Path = typer.Argument(..., help="ground-truth folder: one PoseTrack JSON per sequence"),
+    pred_dir: Path = typer.Argument(..., help="prediction folder: one JSON per GT file, same file names"),
+    out: Path = typer.Option(..., "--out", help="folder for total_AP_metrics.json / total_MOT_metrics.json"),
+    tracking: bool = typer.Option(
+        False, "--tracking", help="also evaluate MOTA (poseval's tracking metrics)"
+    ),
+    mode: str = typer.Option(
+        "pt18", "--mode", help="pt18 (poseval, PoseTrack17/18) | pt21 (PoseTrack21 kit)"
+    ),
+) -> None:
+    """Evaluate predictions like poseval: print its tables and write its JSON files."""
+    from ..evaluation import evaluate_folders, format_table, write_poseval_json
+
+    if mode not in _MODES:
+        raise DataFormatError(f"--mode {mode!r}: expected one of {', '.join(_MODES)}")
+    report = evaluate_folders(gt_dir, pred_dir, tracking=tracking, mode=mode)
+    typer.echo(f"# sequences: {len(report.sequences)}, # evaluated frames: {report.num_frames}")
+    typer.echo(format_table(report))
+    for path in write_poseval_json(report, out):
+        typer.echo(f"saved {path}")

@@ -1,0 +1,29 @@
+"""PoseTrack evaluation: a native, vectorised reimplementation of poseval (AP and MOTA, PoseTrack17/18) and of
+the PoseTrack21 kit's pose AP, with poseval's JSON outputs and tables.
+
+    >>> from vidpose.evaluation import evaluate_folders, format_table
+    >>> print(format_table(evaluate_folders("gt/", "pred/", tracking=True)))
+"""
+
+from __future__ import annotations
+
+from .matching import MODES, SequenceMatch, match_sequences, points_in_polygons
+from .posetrack_ap import APResult, evaluate_ap
+from .report import EvalReport, evaluate_folders, format_table, write_poseval_json
+from .tracking_mota import ClearMotAccumulator, MOTResult, evaluate_mota
+
+__all__ = [
+    "MODES",
+    "APResult",
+    "MOTResult",
+    "EvalReport",
+    "SequenceMatch",
+    "ClearMotAccumulator",
+    "evaluate_ap",
+    "evaluate_mota",
+    "evaluate_folders",
+    "format_table",
+    "write_poseval_json",
+    "match_sequences",
+    "points_in_polygons",
+]
