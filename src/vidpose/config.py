@@ -76,7 +76,8 @@ class MLSMEConfig:
         dim: token width D of the encoder (``Linear(C -> D)`` projection).
         num_heads: attention heads of the encoder blocks.
         mlp_ratio: MLP width relative to ``dim``.
-        patch_layers: L_p, blocks of the patch-level encoder (alternating joint / divided space-time attention).
+        patch_layers: L_p, blocks of the patch-level encoder (alternating joint and divided space-time
+            attention).
         frame_layers: L_f, blocks of the frame-level encoder (joint space-time attention).
         use_cube_mask: cube (tube) masking of the input tokens in training.
         cube_mask_ratio: rho_p, fraction of spatial positions masked.
@@ -84,7 +85,8 @@ class MLSMEConfig:
         use_frame_mask: frame masking of the patch-level encoder's output in training.
         frame_mask_count: k, frames whose tokens are all replaced by the frame mask token.
         key_frame_mask_prob: probability that the key frame is one of the k masked frames.
-        motion_pool: "key" = the key frame's slot; "key_plus_pool" = key slot + learned attention pooling over T.
+        motion_pool: "key" = the key frame's slot; "key_plus_pool" = key slot + learned attention pooling
+            over T.
     """
 
     dim: int = 192
@@ -112,7 +114,8 @@ class SMMLConfig:
         mlp_ratio: FFN width relative to the backbone width C.
         per_channel_weights: the fusion weight W has C channels instead of 1.
         gate_kernel: kernel of the conv that predicts W from [Fs'; Fm'].
-        gate_init_bias: initial bias of that conv; sigmoid(bias) is W at step 0 (0 = even; gamma, not this bias, guarantees the exact start).
+        gate_init_bias: initial bias of that conv; sigmoid(bias) is W at step 0 (0 = even; the zero-init
+            scale gamma, not this bias, makes the fused output equal the spatial branch at step 0).
         fusion_scale_init: initial value of the learnable per-channel scale gamma in
             ``Ffuse = Fs' + gamma * (1 - W) * (Fm' - Fs')`` (smml) and ``Fs + gamma * Fm`` (sum). 0 makes
             the fused output equal Fs exactly at step 0 (a converted ViTPose reproduces its heatmaps);
@@ -149,7 +152,10 @@ class HeadConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights (METHOD.md section 3). ``L = MSE_w(final) + lambda_pose MSE_w(motion) + lambda_ctx MSE(ctx)``."""
+    """Loss weights (METHOD.md section 3).
+
+    ``L = MSE_w(final) + lambda_pose * MSE_w(motion) + lambda_ctx * MSE(context on masked positions)``.
+    """
 
     use_pose_recon: bool = True
     use_context_recon: bool = True
@@ -252,7 +258,7 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
-# --------------------------------------------------------------------------------------------------- train / eval
+# -------------------------------------------------------------------------------------------- train / eval
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation and bookkeeping.
@@ -314,9 +320,9 @@ class EvalConfig:
         flip_test: average the heatmaps of the window and of its mirror image (left/right joints swapped).
         batch_size: windows per model call.
         joint_score_thr: joints scoring at or below this are written as undetected in prediction files.
-        crop_hold_margin: ``predict`` with shared per-frame features: a person's crop box is held from frame to
-            frame while the person's box stays inside it with this margin (a fraction of the crop's width and
-            height on every side); otherwise the crop is re-centred on the new box.
+        crop_hold_margin: ``predict`` with shared per-frame features: a person's crop box is held from frame
+            to frame while the person's box stays inside it with this margin (a fraction of the crop's width
+            and height on every side); otherwise the crop is re-centred on the new box.
         crop_hold_scale_tol: the held crop is also re-centred when the crop the new box would get differs in
             size from it by more than this fraction.
     """

@@ -28,7 +28,7 @@ def _root() -> None:
 
 def _register() -> None:
     # Imported here, not at module level, so that `import vidpose.cli` stays cheap and side-effect free.
-    from . import data_cmds, model_cmds  # noqa: F401
+    from . import data_cmds, demo_cmds, model_cmds, predict_cmds, synth_cmds, train_cmds  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,164 @@
+"""Predict benchmark: frames per second and latency per person-frame of ``VideoPoseEstimator`` on CPU.
+
+A 4-person clip (the first frames of the Bonn PoseTrack video in ``../shared/data``, 960x540, GT boxes, so no
+detector cost), random weights (speed does not depend on them), flip test on, for the models of
+``configs/synthetic_nano.yaml`` (ViT nano, 128x96) and ``configs/posetrack18_vitb.yaml`` (ViT-B, 256x192), in
+fp32 and bf16 autocast, with and without shared per-frame work.
+Writes ``benchmarks/results/predict-cpu2.md``::
+
+    python benchmarks/bench_predict.py                         # nano 41 frames, base 3 frames
+    python benchmarks/bench_predict.py --nano-frames 12 --base-frames 2 --out /tmp/predict.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from vidpose.config import Config, load_config
+from vidpose.data.video_io import _read_image
+from vidpose.inference import VideoPoseEstimator
+from vidpose.models.pose_model import build_model
+from vidpose.models.profile import machine_info
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VIDPOSE_SHARED_DATA", REPO.parent / "shared" / "data"))
+BONN = SHARED / "bonn_multiperson_posetrack"
+BONN_JSON = BONN / "posetrack18/test/060470979_bonn_test.json"
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "predict-cpu2.md"
+CONFIGS = {"nano": REPO / "configs/synthetic_nano.yaml", "base": REPO / "configs/posetrack18_vitb.yaml"}
+
+
+def clip_json(num_frames: int, folder: Path) -> Path:
+    """The first ``num_frames`` frames of the Bonn sequence, with absolute image paths."""
+    data = json.loads(BONN_JSON.read_text())
+    data["images"] = data["images"][:num_frames]
+    for im in data["images"]:
+        im["file_name"] = str(BONN / im["file_name"])
+    kept = {im["id"] for im in data["images"]}
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in kept]
+    path = folder / f"bonn_{num_frames}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def build(size: str) -> tuple[torch.nn.Module, Config]:
+    """The model of the size's recipe, random weights (``model.init_from`` is not loaded)."""
+    torch.manual_seed(0)
+    cfg = load_config(CONFIGS[size])
+    return build_model(cfg.model).eval(), cfg
+
+
+def run_once(est: VideoPoseEstimator, clip: Path) -> dict[str, float]:
+    """Consume the generator on ``clip``; wall time, frames, person-frames and backbone crops."""
+    crops = [0]
+    original = est.model.encode_frames
+
+    def counting(frames):
+        crops[0] += len(frames)
+        return original(frames)
+
+    est.model.encode_frames = counting
+    try:
+        start = time.perf_counter()
+        results = list(est(clip))
+        seconds = time.perf_counter() - start
+    finally:
+        del est.model.encode_frames
+    persons = sum(len(r.persons) for r in results)
+    return {"seconds": seconds, "frames": len(results), "persons": persons, "crops": crops[0]}
+
+
+def decode_seconds(clip: Path) -> float:
+    data = json.loads(clip.read_text())
+    start = time.perf_counter()
+    for im in data["images"]:
+        _read_image(Path(im["file_name"]))
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nano-frames", type=int, default=41)
+    parser.add_argument("--base-frames", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    if not BONN_JSON.is_file():
+        raise SystemExit(f"{BONN_JSON} not found (set VIDPOSE_SHARED_DATA)")
+
+    load_before = os.getloadavg()
+    t0 = time.time()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size, num_frames in (("nano", args.nano_frames), ("base", args.base_frames)):
+            clip = clip_json(num_frames, Path(tmp))
+            decode = decode_seconds(clip)
+            model, cfg = build(size)
+            for precision in ("fp32", "bf16"):
+                for share in (True, False):
+                    est = VideoPoseEstimator(
+                        (model, cfg), boxes="gt", amp=precision == "bf16", share_features=share
+                    )
+                    if share or size == "nano":  # warm-up on the same clip (new batch shapes are slow once)
+                        run_once(est, clip)
+                    # nano: the faster of 2 timed runs (the least disturbed by other processes); base: 1 run
+                    runs = [run_once(est, clip) for _ in range(2 if size == "nano" else 1)]
+                    r = min(runs, key=lambda x: x["seconds"])
+                    rows.append((size, precision, share, r, decode))
+                    print(
+                        f"{size} {precision} share={share}: {r['frames'] / r['seconds']:.2f} frames/s, "
+                        f"{1e3 * r['seconds'] / r['persons']:.0f} ms/person-frame, "
+                        f"{r['crops'] / r['persons']:.2f} crops/person-frame",
+                        flush=True,
+                    )
+    load_after = os.getloadavg()
+    info = machine_info()
+    lines = [
+        "# Predict speed (CPU)",
+        "",
+        f"- machine: {info['cpu']} ({info['logical_cpus']} logical CPUs; bf16 instructions: "
+        f"{info['bf16_isa']}), torch {info['torch']}, {info['threads']} intra-op threads",
+        "- clip: the Bonn PoseTrack video (960x540, 4 persons in every frame), GT boxes (no detector cost), "
+        "tracker off (GT ids), flip test on, T=5 (offsets -2..2), batch size 32, 4 key frames per batch",
+        "- models: random weights (speed does not depend on them); nano = `configs/synthetic_nano.yaml` "
+        "(ViT 128 x 4, MLSME dim 128) at 128x96; base = `configs/posetrack18_vitb.yaml` (ViT-B 768 x 12, "
+        "MLSME dim 384, 2 SMML layers) at 256x192",
+        "- timed: consuming the generator `VideoPoseEstimator(...)(clip)` once, wall clock: JPEG decoding, "
+        "crops, model, heatmap decoding; before it, one untimed run on the same clip (nano: every row; base: "
+        "the shared rows only, a per-window base run costs minutes); nano: the faster of 2 timed runs",
+        "- shared = `share_features=True` (stabilised crops, backbone features cached per (frame, crop)); "
+        "per window = `share_features=False` (the backbone runs on all T crops of every window, x2 for the "
+        "flip)",
+        "- crops / person-frame: images through the backbone (flipped ones included) per person and frame; "
+        "both paths cost the same per person-frame on a short or a long clip (per window: 2T; shared: 2 plus "
+        "re-centred crops)",
+        "- ms / person-frame: wall time divided by the person-frames (4 per frame)",
+        f"- the 2 cores were shared with other processes during the run: 1-min load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after; timings are noisy and may be pessimistic",
+        f"- total run time {time.time() - t0:.0f} s; command: python benchmarks/bench_predict.py "
+        f"--nano-frames {args.nano_frames} --base-frames {args.base_frames}",
+        "",
+        "| model | input | frames | precision | features | frames/s | ms / person-frame "
+        "| crops / person-frame | JPEG decode ms / frame |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size, precision, share, r, decode in rows:
+        h, w = load_config(CONFIGS[size]).model.image_size
+        lines.append(
+            f"| {size} | {h}x{w} | {r['frames']} | {precision} | {'shared' if share else 'per window'} | "
+            f"{r['frames'] / r['seconds']:.2f} | {1e3 * r['seconds'] / r['persons']:.0f} | "
+            f"{r['crops'] / r['persons']:.2f} | {1e3 * decode / r['frames']:.0f} |"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
