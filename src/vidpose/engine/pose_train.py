@@ -31,6 +31,7 @@ from .distributed import cleanup, get_rank, init_distributed, is_main_process, u
 from .hooks import default_hooks
 from .optim import build_optimizer
 from .pose_eval import evaluate_split
+from .sampler import EpochLoader
 from .trainer import Trainer, seed_everything
 
 __all__ = ["train", "init_from_checkpoint", "pose_step"]
@@ -102,9 +103,16 @@ def train(
         hooks = default_hooks(
             cfg.train, eval_fn=eval_fn, best_metric="ap" if evaluate else None, progress=progress
         )
+        loader = EpochLoader(
+            dataset,
+            cfg.train.batch_size,
+            seed=cfg.train.seed,
+            num_workers=cfg.data.num_workers,
+            pin_memory=device.type == "cuda",
+        )
         trainer = Trainer(
             model,
-            dataset,
+            loader,
             optimizer,
             pose_step,
             cfg.train,
