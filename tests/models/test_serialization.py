@@ -61,6 +61,21 @@ def test_round_trip_gives_identical_outputs_and_config(tmp_path, frames):
         assert torch.equal(loaded.state_dict()[key], value), key
 
 
+def test_fp16_storage_halves_the_file_and_loads_back_as_fp32(tmp_path):
+    cfg = small_config(3)
+    model = randomised_model(cfg)
+    full = save_model(model, cfg, tmp_path / "full.safetensors")
+    half = save_model(model, cfg, tmp_path / "half.safetensors", storage_dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert load_file(str(half))["backbone.pos_embed"].dtype == torch.float16
+    loaded, _ = load_model(half)
+    assert all(v.dtype == torch.float32 for v in loaded.state_dict().values() if v.is_floating_point())
+    clip = torch.randn(2, 3, 3, *IMAGE, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref, out = model(clip), loaded(clip)
+    assert (out - ref).abs().max() <= 1e-2 * ref.abs().max()
+
+
 def test_metadata_and_top_level_api(tmp_path):
     cfg = small_config(1)
     path = save_model(randomised_model(cfg), cfg, tmp_path / "m.safetensors")

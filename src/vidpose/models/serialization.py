@@ -65,10 +65,14 @@ def _unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-def save_model(model: nn.Module, cfg: Config, path: str | Path) -> Path:
+def save_model(
+    model: nn.Module, cfg: Config, path: str | Path, storage_dtype: torch.dtype | None = None
+) -> Path:
     """Write ``model``'s weights and ``cfg`` to one safetensors file, atomically (temp file + rename).
 
-    Returns the path written. Tensors are stored on CPU in their current dtype.
+    Returns the path written. Tensors are stored on CPU in their current dtype, or floating-point tensors in
+    ``storage_dtype`` (e.g. ``torch.float16`` halves the file; :func:`load_model` casts them back to the
+    model's dtype).
     """
     from safetensors.torch import save_file
 
@@ -76,7 +80,12 @@ def save_model(model: nn.Module, cfg: Config, path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in _unwrap(model).state_dict().items()}
+    state = {}
+    for key, value in _unwrap(model).state_dict().items():
+        value = value.detach().to("cpu")
+        if storage_dtype is not None and value.is_floating_point():
+            value = value.to(storage_dtype)
+        state[key] = value.contiguous()
     metadata = {
         "format": MODEL_FORMAT,
         "format_version": str(MODEL_FORMAT_VERSION),
@@ -186,5 +195,5 @@ def load_model(
     report = format_state_diff(model.state_dict(), tensors)
     if report is not None:
         raise CheckpointError(f"{path}: weights do not fit the model its config describes: {report}")
-    model.load_state_dict(tensors, strict=True)
+    model.load_state_dict(tensors, strict=True)  # copies cast fp16-stored weights to the model's dtype
     return LoadedModel(model.to(device).eval(), cfg)
