@@ -19,5 +19,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 def shared_data() -> Path:
     """Path of ``../shared/data``; tests that use it are skipped with a reason when it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real sample data not found at {SHARED_DATA} (set VIDPOSE_SHARED_DATA or check out ../shared)")
+        pytest.skip(
+            f"real sample data not found at {SHARED_DATA} (set VIDPOSE_SHARED_DATA or check out ../shared)"
+        )
     return SHARED_DATA

@@ -1,4 +1,4 @@
-"""Config loading: every recipe in configs/ loads strictly; unknown keys, bad types and bad overrides are errors."""
+"""Config loading: every recipe in configs/ loads strictly; unknown keys, bad types, bad overrides fail."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Typed errors. Every error a user can cause names the culprit (file, field, what was expected).
 
-The CLI catches :class:`VidposeError`, prints its message and exits with code 2; the library never prints or exits.
+The CLI catches :class:`VidposeError`, prints its message and exits with code 2; the library never prints
+or exits.
 """
 
 from __future__ import annotations

@@ -14,16 +14,14 @@ Legend: K = 17 joints in PoseTrack18 order.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataFormatError
+from ..fileio import atomic_write_json
 from ..skeleton import PT18
 from .posetrack import load_json
 from .records import Frame, Person, Sequence
@@ -160,14 +158,4 @@ def write_predictions(
     """
     out_path = Path(out_path)
     path = out_path if out_path.suffix == ".json" else out_path / f"{sequence.name}.json"
-    content = prediction_json(sequence, persons_per_frame, joint_score_thr)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(content, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_json(path, prediction_json(sequence, persons_per_frame, joint_score_thr))

@@ -46,7 +46,8 @@ class Frame:
         image_id: the JSON's image id (PT17: a synthetic id from the frame position).
         index: position of the frame in the sequence's image list (0-based); frames are ordered by the JSON.
         file_name: image path relative to the dataset root, as written in the JSON.
-        is_labeled: whether this frame carries pose labels (unlabelled frames still serve as auxiliary frames).
+        is_labeled: whether this frame carries pose labels (unlabelled frames still serve as auxiliary
+            frames).
         ignore_regions: polygons, each [P, 2] (x, y).
         persons: annotated (or predicted) persons.
         width, height: image size if known, else 0.

@@ -29,6 +29,7 @@ from ..data.records import Person, Sequence
 from ..errors import DataFormatError
 from ..evaluation import APResult, evaluate_ap, format_table
 from ..evaluation.report import table_values
+from ..fileio import atomic_write_json
 from ..skeleton import POSEVAL_NAMES, PT18
 
 __all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split", "hard_frames"]
@@ -252,7 +253,7 @@ def evaluate_split(
         for s, persons in zip(sequences, grouped, strict=True):
             summary.files.append(write_predictions(s, persons, out_dir / "predictions"))
         report["resolved_config"] = config_to_dict(cfg)
-        summary.files.append(_write_json(report, out_dir / "report.json"))
+        summary.files.append(atomic_write_json(out_dir / "report.json", report, indent=2))
         summary.files.append(plot_per_joint_ap(report, out_dir / "per_joint_ap.png"))
     return summary
 
@@ -261,14 +262,6 @@ def _replace_data(cfg: Config, **changes: Any) -> Config:
     import dataclasses
 
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **changes))
-
-
-def _write_json(obj: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
-    return path
 
 
 def plot_per_joint_ap(report: dict[str, Any], path: Path) -> Path:

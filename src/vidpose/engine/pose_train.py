@@ -24,6 +24,7 @@ from ..config import Config, config_to_dict
 from ..data.dataset import build_dataset
 from ..data.posetrack import read_sequences
 from ..errors import CheckpointError, ConfigError
+from ..fileio import atomic_write_text
 from ..models import build_model
 from ..models.serialization import load_model, save_model
 from ..models.weights import load_backbone_and_head
@@ -58,10 +59,7 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> None:
 
 
 def _write_config(cfg: Config, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".config.yaml.tmp"
-    tmp.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    tmp.replace(out_dir / "config.yaml")
+    atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 def train(

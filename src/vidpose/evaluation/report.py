@@ -10,9 +10,6 @@ Legend: J = 15 scored joints in poseval's id order; result arrays have J + 1 ent
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import numpy as np
 
 from ..data.posetrack import read_predictions, read_sequences
 from ..errors import DataFormatError
+from ..fileio import atomic_write_json
 from ..skeleton import POSEVAL_NAMES
 from .matching import MODES, match_sequences
 from .posetrack_ap import APResult, ap_from_matches
@@ -157,15 +155,6 @@ def format_table(result: EvalReport | APResult | MOTResult) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- JSON
-def _atomic_write_json(obj: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_poseval_json(result: EvalReport | APResult | MOTResult, out_dir: str | Path) -> list[Path]:
@@ -191,6 +180,6 @@ def write_poseval_json(result: EvalReport | APResult | MOTResult, out_dir: str |
                 "rec": part.recall.tolist(),
             }
         obj["names"] = dict(POSEVAL_JOINT_NAMES)
-        _atomic_write_json(obj, path)
+        atomic_write_json(path, obj)
         written.append(path)
     return written

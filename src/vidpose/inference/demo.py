@@ -24,6 +24,7 @@ from ..data.synthetic import SynthConfig, generate_split
 from ..data.video_io import VideoWriter
 from ..errors import CheckpointError
 from ..evaluation import evaluate_folders, format_table, write_poseval_json
+from ..fileio import atomic_write_text
 from .outputs import PredictionWriter
 from .pipeline import VideoPoseEstimator
 from .render import draw_poses, mark_frame, side_by_side
@@ -130,7 +131,7 @@ def run_demo(
     write_poseval_json(report, out_dir / "metrics")
     summary.table = format_table(report)
     summary.metrics = {"ap_total": float(report.ap.ap[-1]), "mota_total": float(report.mot.mota[-1])}
-    (out_dir / "metrics" / "table.txt").write_text(summary.table + "\n")
+    atomic_write_text(out_dir / "metrics" / "table.txt", summary.table + "\n")
     summary.seconds["evaluate"] = time.perf_counter() - t0
     return summary
 

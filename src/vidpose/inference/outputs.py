@@ -28,9 +28,6 @@ Nothing is half-written: the JSON files and the video appear under their names o
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +41,7 @@ from ..data.posetrack_writer import posetrack18_categories, write_predictions
 from ..data.records import Frame, Person, Sequence
 from ..data.video_io import VideoWriter
 from ..errors import DataFormatError
+from ..fileio import atomic_write_bytes, atomic_write_json
 from .pipeline import FrameResult, VideoInput, VideoPoseEstimator
 from .render import draw_poses
 
@@ -67,25 +65,11 @@ class PredictSummary:
         return self.num_frames / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _write_json_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_jpeg_atomic(rgb: np.ndarray, path: Path) -> None:
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise DataFormatError(f"{path}: OpenCV could not encode the frame as JPEG")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data.tobytes())
 
 
 @dataclass
@@ -243,7 +227,7 @@ class PredictionWriter:
             self._sequence(), confirmed, self.out_dir / f"{self.video.name}.json", self.joint_score_thr
         )
         paths["coco"] = self.out_dir / f"{self.video.name}.coco.json"
-        _write_json_atomic(self._coco(), paths["coco"])
+        atomic_write_json(paths["coco"], self._coco())
         return paths
 
     def abort(self) -> None:

@@ -8,7 +8,7 @@ occlusion, motion blur, defocus, noise, compression and low light, written in th
 
 from .clip import SPLITS, ClipSpec, FrameRender, PersonLabel, render_frame, sample_clip
 from .config import SynthConfig
-from .generate import SplitSummary, categories, generate_split, image_id
+from .generate import SplitSummary, generate_split, image_id
 
 __all__ = [
     "SPLITS",
@@ -17,7 +17,6 @@ __all__ = [
     "PersonLabel",
     "SplitSummary",
     "SynthConfig",
-    "categories",
     "generate_split",
     "image_id",
     "render_frame",

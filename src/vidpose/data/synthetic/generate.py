@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,12 +28,13 @@ import numpy as np
 import yaml
 
 from ...errors import ConfigError, DataFormatError
-from ...skeleton import PT18
+from ...fileio import atomic_write_bytes
+from ..posetrack_writer import posetrack18_categories
 from .clip import SPLITS, ClipSpec, FrameRender, render_frame, sample_clip, stream
 from .config import SynthConfig
 from .degrade import encode_jpeg
 
-__all__ = ["SplitSummary", "generate_split", "generate_clip", "image_id", "categories"]
+__all__ = ["SplitSummary", "generate_split", "generate_clip", "image_id"]
 
 _DETECT = 2  # random-stream purpose of the detections (see clip.py)
 
@@ -69,27 +69,8 @@ def image_id(seq_index: int, frame: int) -> int:
     return 10_000_000_000 + seq_index * 10_000 + frame
 
 
-def categories() -> list[dict]:
-    """The PoseTrack18 ``categories`` entry (1-based skeleton)."""
-    return [
-        {
-            "supercategory": "person",
-            "id": 1,
-            "name": "person",
-            "keypoints": list(PT18.names),
-            "skeleton": [[a + 1, b + 1] for a, b in PT18.limbs],
-        }
-    ]
-
-
 def _r(v: float, nd: int = 2) -> float:
     return round(float(v), nd)
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _dump(obj) -> bytes:
@@ -137,7 +118,7 @@ def _annotation_json(spec: ClipSpec, split: str, frames: list[FrameRender]) -> d
                     "joint_occluded": [int(v) for v in p.joint_occluded],
                 }
             )
-    return {"images": images, "annotations": annotations, "categories": categories()}
+    return {"images": images, "annotations": annotations, "categories": posetrack18_categories()}
 
 
 def _noisy_box(
@@ -198,12 +179,12 @@ def generate_clip(spec: ClipSpec, split: str, split_dir: Path) -> tuple[dict, li
     detections: list[dict] = []
     for i in range(spec.num_frames):
         fr = render_frame(spec, i)
-        _write_bytes(seq_dir / f"{i:06d}.jpg", encode_jpeg(fr.image, fr.degradation.jpeg_quality))
+        atomic_write_bytes(seq_dir / f"{i:06d}.jpg", encode_jpeg(fr.image, fr.degradation.jpeg_quality))
         detections.extend(_detections(spec, i, fr))
         fr.image = fr.image[:0]  # keep the labels only
         frames.append(fr)
     ann = _annotation_json(spec, split, frames)
-    _write_bytes(split_dir / "annotations" / f"{spec.name}.json", _dump(ann))
+    atomic_write_bytes(split_dir / "annotations" / f"{spec.name}.json", _dump(ann))
     return ann, detections
 
 
@@ -253,7 +234,7 @@ def generate_split(
             num_hard += int(a["hard"])
             occ_sum += a["occlusion"]
             blur_sum += a["blur"]
-    _write_bytes(split_dir / "detections.json", _dump(detections))
+    atomic_write_bytes(split_dir / "detections.json", _dump(detections))
     meta = {
         "generator": "vidpose.data.synthetic",
         "seed": seed,
@@ -261,7 +242,7 @@ def generate_split(
         "num_clips": num_clips,
         "config": asdict(cfg),
     }
-    _write_bytes(split_dir / "synth_config.yaml", yaml.safe_dump(meta, sort_keys=False).encode())
+    atomic_write_bytes(split_dir / "synth_config.yaml", yaml.safe_dump(meta, sort_keys=False).encode())
     return SplitSummary(
         split=split,
         root=split_dir,
