@@ -158,3 +158,25 @@ def test_cli_train_and_evaluate(synth_root, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "& Head & Shou" in res.output and (tmp_path / "eval" / "report.json").is_file()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training_with_torchrun(synth_root, tmp_path):
+    """The same `train` command under torchrun: 2 CPU processes (gloo), one log, one set of checkpoints."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        "-m", "vidpose.cli", "train", str(REPO / "configs" / "synthetic_nano.yaml"),
+        *TINY, f"data.root={synth_root}", f"train.out_dir={out}", "train.max_steps=4", "train.epochs=10",
+        "train.batch_size=2", "--no-progress", "--no-eval",
+    ]  # fmt: skip
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    steps = sorted(_losses(out))
+    assert steps == [1, 2, 3, 4]  # rank 0 alone writes the log
+    state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert state["world_size"] == 2 and not any(k.startswith("module.") for k in state["model"])

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..config import Config, apply_overrides, config_from_dict, config_to_dict, validate
 from ..errors import CheckpointError, ConfigError
+from ..fileio import default_file_mode
 from .weights import format_state_diff
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ def save_model(
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         save_file(state, str(tmp), metadata=metadata)
+        os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
