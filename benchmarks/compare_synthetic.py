@@ -28,13 +28,14 @@ COLUMNS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
 
 
 def run_stats(run: Path) -> dict[str, float]:
-    """Steps, wall time (first to last logged step, evaluations included) and mean training throughput."""
+    """Steps, wall time (first to last logged training step, the evaluations between them included) and mean
+    training throughput."""
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps = [r for r in records if "samples_per_s" in r]
     evals = [r for r in records if "eval/ap" in r]
     return {
         "steps": steps[-1]["step"],
-        "minutes": (records[-1]["time"] - records[0]["time"]) / 60.0,
+        "minutes": (steps[-1]["time"] - steps[0]["time"]) / 60.0,
         "samples_per_s": sum(r["samples_per_s"] for r in steps) / len(steps),
         "best_val_ap": max(r["eval/ap"] for r in evals) if evals else float("nan"),
     }
@@ -73,7 +74,7 @@ def main() -> None:
         f"- evaluation: `{args.split}` split (held out; the best checkpoint was chosen on val), GT boxes, "
         "flip test, vidpose's poseval-equal evaluator; hard = frames with a person > 40 % occluded or "
         "strongly blurred",
-        "- training time: wall clock from the first to the last log record (validation every epoch included);"
+        "- training time: wall clock from the first to the last logged step (validation included);"
         " throughput: mean training samples (windows) per second",
         f"- command: python benchmarks/compare_synthetic.py {' '.join(str(r) for r in args.runs)} "
         f"--out {args.out}",
