@@ -160,7 +160,14 @@ def test_cli_train_and_evaluate(synth_root, tmp_path):
     assert "& Head & Shou" in res.output and (tmp_path / "eval" / "report.json").is_file()
 
 
-@pytest.mark.slow
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_process_ddp_training_with_torchrun(synth_root, tmp_path):
     """The same `train` command under torchrun: 2 CPU processes (gloo), one log, one set of checkpoints."""
     import subprocess
@@ -168,7 +175,8 @@ def test_two_process_ddp_training_with_torchrun(synth_root, tmp_path):
 
     out = tmp_path / "ddp"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
         "-m", "vidpose.cli", "train", str(REPO / "configs" / "synthetic_nano.yaml"),
         *TINY, f"data.root={synth_root}", f"train.out_dir={out}", "train.max_steps=4", "train.epochs=10",
         "train.batch_size=2", "--no-progress", "--no-eval",
