@@ -188,3 +188,43 @@ def test_two_process_ddp_training_with_torchrun(synth_root, tmp_path):
     assert steps == [1, 2, 3, 4]  # rank 0 alone writes the log
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert state["world_size"] == 2 and not any(k.startswith("module.") for k in state["model"])
+
+
+def test_init_from_a_single_frame_checkpoint(synth_root, tmp_path):
+    """model.init_from loads backbone + head of a (converted) single-frame model; the temporal modules keep
+    their zero-fusion init, so the temporal model starts out predicting exactly what the source predicts."""
+    import dataclasses
+
+    from vidpose.engine.pose_train import init_from_checkpoint
+    from vidpose.errors import CheckpointError
+    from vidpose.models import build_model
+    from vidpose.models.serialization import save_model
+
+    cfg = _cfg(synth_root, tmp_path / "run")
+    single_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, temporal=False))
+    torch.manual_seed(3)
+    source = build_model(single_cfg.model).eval()
+    init = save_model(source, single_cfg, tmp_path / "init.safetensors")
+
+    model = build_model(cfg.model).eval()
+    init_from_checkpoint(model, init)
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    clip = torch.randn(2, 5, 3, 64, 48)
+    with torch.no_grad():
+        assert torch.allclose(model(clip), source(clip), atol=1e-5)
+
+    result = train(
+        _cfg(synth_root, tmp_path / "run", f"model.init_from={init}", "train.max_steps=1"),
+        progress=False,
+        evaluate=False,
+    )
+    assert result["steps"] == 1
+    with pytest.raises(CheckpointError, match="not found"):
+        init_from_checkpoint(model, tmp_path / "missing.safetensors")
+    other = dataclasses.replace(single_cfg.model, vit=dataclasses.replace(single_cfg.model.vit, depth=3))
+    save_model(
+        build_model(other), dataclasses.replace(single_cfg, model=other), tmp_path / "deeper.safetensors"
+    )
+    with pytest.raises(CheckpointError, match="unexpected"):
+        init_from_checkpoint(build_model(cfg.model), tmp_path / "deeper.safetensors")
