@@ -112,6 +112,12 @@ class SequenceMatch:
 
 
 # ---------------------------------------------------------------------------------------------- geometry
+def mean_skip_nan(values: np.ndarray) -> float:
+    """Mean of the non-NaN values (NaN when there are none): poseval's Total over joints."""
+    keep = values[~np.isnan(values)]
+    return float(keep.mean()) if keep.size else float("nan")
+
+
 def points_in_polygons(points: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
     """Which points lie strictly inside at least one polygon (shapely's ``Polygon.contains``).
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..data.records import Sequence
 from ..skeleton import POSEVAL_NAMES
-from .matching import MODES, SequenceMatch, match_sequences
+from .matching import MODES, SequenceMatch, match_sequences, mean_skip_nan
 
 __all__ = ["APResult", "evaluate_ap", "ap_from_matches", "voc_ap", "precision_recall"]
 
@@ -77,11 +77,6 @@ def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.sum((mrec[i] - mrec[i - 1]) * mpre[i]))
 
 
-def _mean_skip_nan(values: np.ndarray) -> float:
-    keep = values[~np.isnan(values)]
-    return float(keep.mean()) if keep.size else float("nan")
-
-
 def ap_from_matches(matches: list[SequenceMatch], mode: str = "pt18") -> APResult:
     """Pool the (score, label) pairs of matched sequences and compute per-joint AP."""
     if mode not in MODES:
@@ -110,7 +105,7 @@ def ap_from_matches(matches: list[SequenceMatch], mode: str = "pt18") -> APResul
         pre[j] = precision[-1] * 100.0
         rec[j] = recall[-1] * 100.0
     for values in (ap, pre, rec):
-        values[_J] = _mean_skip_nan(values[:_J])
+        values[_J] = mean_skip_nan(values[:_J])
     return APResult(ap=ap, precision=pre, recall=rec, num_gt=num_gt, num_pred=num_pred, mode=mode)
 
 

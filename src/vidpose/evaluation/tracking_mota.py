@@ -33,7 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from ..data.records import Sequence
 from ..errors import DataFormatError
 from ..skeleton import POSEVAL_NAMES
-from .matching import MODES, SequenceMatch, match_sequences
+from .matching import MODES, SequenceMatch, match_sequences, mean_skip_nan
 
 __all__ = ["MOTResult", "ClearMotAccumulator", "evaluate_mota", "mota_from_matches"]
 
@@ -229,11 +229,6 @@ def _sequence_accumulators(m: SequenceMatch) -> list[ClearMotAccumulator]:
     return accs
 
 
-def _mean_skip_nan(values: np.ndarray) -> float:
-    keep = values[~np.isnan(values)]
-    return float(keep.mean()) if keep.size else float("nan")
-
-
 def mota_from_matches(matches: list[SequenceMatch], mode: str = "pt18") -> MOTResult:
     """Accumulate CLEAR MOT events over matched sequences (each its own accumulator) and reduce to metrics."""
     if mode not in MODES:
@@ -259,7 +254,7 @@ def mota_from_matches(matches: list[SequenceMatch], mode: str = "pt18") -> MOTRe
         out["pre"][:_J] = 100.0 * det / np.where(fp + det > 0, fp + det, np.nan)
         out["rec"][:_J] = 100.0 * det / num_obj
     for values in out.values():
-        values[_J] = _mean_skip_nan(values[:_J])
+        values[_J] = mean_skip_nan(values[:_J])
     return MOTResult(
         mota=out["mota"],
         motp=out["motp"],
