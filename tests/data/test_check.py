@@ -134,3 +134,16 @@ def test_cli_check_data_exit_codes(shared_data, tmp_path, capsys):
         cli_main(["check-data", str(tmp_path / "nowhere"), "--format", "pt18"])
     assert info.value.code == 2
     assert "dataset root not found" in capsys.readouterr().err
+
+
+def test_detection_files_under_the_root_are_recognised_not_reported(tmp_path):
+    """A generated split keeps its detection list beside the annotations: it is listed, not an error."""
+    from vidpose.data.synthetic import SynthConfig, generate_split
+
+    generate_split(tmp_path, "val", 1, 0, SynthConfig(frame_size=(96, 128), frames_per_clip=3))
+    report = check_dataset(tmp_path, "pt18")
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.num_sequences == 1 and report.num_frames == 3
+    assert report.detection_files == [str(tmp_path / "val" / "detections.json")]
+    checked = check_dataset(tmp_path, "pt18", boxes=tmp_path / "val" / "detections.json")
+    assert checked.ok and checked.num_boxes and checked.num_boxes > 0

@@ -45,6 +45,8 @@ def check_data(
     ):
         summary.add_row(name, str(value))
     console.print(summary)
+    for path in report.detection_files:
+        console.print(escape(f"detection file (not annotations; check it with --boxes {path})"))
     if report.problems:
         problems = Table(title="problems", show_lines=False)
         for col in ("file", "field", "problem"):

@@ -55,6 +55,8 @@ class DataCheckReport:
         num_frames: image entries; num_labeled_frames: those with pose labels.
         num_persons: person entries; num_joints: annotated joints (format's rule).
         num_boxes: entries of the boxes file (None without one).
+        detection_files: JSON files under the root that are person-detection lists, not annotations (they
+            are not checked as annotations; pass one with ``boxes`` to check it).
         problems: everything found wrong.
     """
 
@@ -66,6 +68,7 @@ class DataCheckReport:
     num_persons: int = 0
     num_joints: int = 0
     num_boxes: int | None = None
+    detection_files: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -90,6 +93,15 @@ def find_annotation_files(root: Path, exclude: Path | None = None) -> list[Path]
     if exclude is not None:
         files = [p for p in files if p.resolve() != exclude.resolve()]
     return files
+
+
+def _looks_like_detections(data: Any) -> bool:
+    """A JSON list of box records (COCO results or PoseWarper/DCPose): a detection file, not annotations."""
+    return (
+        isinstance(data, list)
+        and len(data) > 0
+        and all(isinstance(d, dict) and "bbox" in d and "score" in d for d in data[:50])
+    )
 
 
 def _split_error(err: DataFormatError, path: Path) -> Problem:
@@ -199,6 +211,9 @@ def check_dataset(root: str | Path, format: str, boxes: str | Path | None = None
     for path in files:
         try:
             data = load_json(path)
+            if _looks_like_detections(data):
+                report.detection_files.append(str(path))
+                continue
             seq = parse_sequence(data, path, format=format)
         except DataFormatError as e:
             report.problems.append(_split_error(e, path))
