@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader
 from vidpose.codec import HeatmapCodec, to_image_coords
 from vidpose.config import CodecConfig, Config, DataConfig, ModelConfig, TrainConfig
 from vidpose.data.clips import build_windows
-from vidpose.data.dataset import PoseTrackWindows, build_dataset, read_frame
+from vidpose.data.dataset import PoseTrackWindows, build_dataset
 from vidpose.data.records import Frame, Person, Sequence
+from vidpose.data.video_io import read_image
 from vidpose.errors import DataFormatError
 from vidpose.skeleton import PT18
 
@@ -74,16 +75,16 @@ def _check_targets(codec: HeatmapCodec, item: dict, gt_keypoints: np.ndarray) ->
     return int(m.sum())
 
 
-def test_read_frame_is_rgb_and_names_bad_paths(tmp_path):
+def test_read_image_is_rgb_and_names_bad_paths(tmp_path):
     bgr = np.zeros((4, 5, 3), dtype=np.uint8)
     bgr[..., 2] = 255  # red in OpenCV's BGR order
     cv2.imwrite(str(tmp_path / "red.png"), bgr)
-    assert read_frame(tmp_path / "red.png")[0, 0].tolist() == [255, 0, 0]
+    assert read_image(tmp_path / "red.png")[0, 0].tolist() == [255, 0, 0]
     with pytest.raises(DataFormatError, match="missing.png: image not found"):
-        read_frame(tmp_path / "missing.png")
+        read_image(tmp_path / "missing.png")
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DataFormatError, match="broken.jpg: image unreadable"):
-        read_frame(tmp_path / "broken.jpg")
+        read_image(tmp_path / "broken.jpg")
 
 
 @pytest.mark.parametrize("train", [False, True])

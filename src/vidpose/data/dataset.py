@@ -35,30 +35,20 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ..codec import HeatmapCodec
 from ..config import Config, DataConfig
-from ..errors import DataFormatError
 from ..skeleton import PT18
 from .boxes import load_detections
 from .clips import Window, build_windows, clamp_frames, sample_offsets
 from .records import Sequence
 from .transforms import build_pipeline, sample_from_box, to_tensor_normalized
+from .video_io import read_image
 
-__all__ = ["PoseTrackWindows", "build_dataset", "read_frame"]
-
-
-def read_frame(path: Path) -> np.ndarray:
-    """path -> [h_img, w_img, 3] uint8 RGB; a missing or unreadable image is a :class:`DataFormatError`."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        why = "not found" if not path.exists() else "unreadable (not an image, or corrupt)"
-        raise DataFormatError(f"{path}: image {why}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+__all__ = ["PoseTrackWindows", "build_dataset"]
 
 
 class PoseTrackWindows(Dataset):
@@ -120,7 +110,7 @@ class PoseTrackWindows(Dataset):
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        image = read_frame(path)
+        image = read_image(path)
         image.flags.writeable = False
         if self.cfg.frame_cache > 0:
             self._cache[key] = image

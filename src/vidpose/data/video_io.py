@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import DataFormatError
 
 __all__ = [
+    "read_image",
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "DEFAULT_FOLDER_FPS",
@@ -83,15 +84,25 @@ class FrameSource:
 
 
 # --------------------------------------------------------------------------------------------------- folders
-def _read_image(path: Path) -> np.ndarray:
-    """One image file -> [H, W, 3] RGB uint8 (EXIF orientation applied, alpha dropped, grey expanded)."""
+def read_image(path: str | Path) -> np.ndarray:
+    """One image file -> [H, W, 3] RGB uint8 (EXIF orientation applied, alpha dropped, grey expanded).
+
+    The one image reader of vidpose (dataset frames, frame folders, PoseTrack inputs); a missing or
+    unreadable file is a :class:`DataFormatError` naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: image not found")
     try:
         data = np.fromfile(path, dtype=np.uint8)  # imdecode also copes with non-ASCII paths
     except OSError as e:
         raise DataFormatError(f"{path}: cannot read image file: {e}") from e
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
-        raise DataFormatError(f"{path}: not a readable image (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+        raise DataFormatError(
+            f"{path}: image unreadable (not an image, or corrupt; expected one of "
+            f"{', '.join(IMAGE_EXTENSIONS)})"
+        )
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -127,11 +138,11 @@ class ImageFolderSource(FrameSource):
                 orientation = img.getexif().get(0x0112, 1)  # EXIF orientation; 5..8 swap width and height
             return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
         except Exception:  # Pillow missing or the header unreadable: decode the image instead
-            return tuple(_read_image(path).shape[:2])  # type: ignore[return-value]
+            return tuple(read_image(path).shape[:2])  # type: ignore[return-value]
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         for i, p in enumerate(self.files):
-            yield i, _read_image(p)
+            yield i, read_image(p)
 
     def __len__(self) -> int:
         return len(self.files)

@@ -80,7 +80,7 @@ from ..data.clips import clamp_frames
 from ..data.posetrack import load_json, read_sequence
 from ..data.records import Frame, Sequence
 from ..data.transforms import to_tensor_normalized
-from ..data.video_io import DEFAULT_FOLDER_FPS, ImageFolderSource, _read_image, open_source
+from ..data.video_io import DEFAULT_FOLDER_FPS, ImageFolderSource, open_source, read_image
 from ..errors import CheckpointError, ConfigError, DataFormatError
 from ..models.pose_model import PoseModel
 from ..skeleton import PT18
@@ -159,7 +159,7 @@ def _find_root(json_path: Path, file_name: str) -> Path:
 
 def _posetrack_frames(seq: Sequence, root: Path) -> Iterator[tuple[int, np.ndarray]]:
     for frame in seq.frames:
-        yield frame.index, _read_image(root / frame.file_name)
+        yield frame.index, read_image(root / frame.file_name)
 
 
 def _enumerate_frames(frames: Iterable[Any]) -> Iterator[tuple[int, np.ndarray]]:
