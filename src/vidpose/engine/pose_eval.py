@@ -198,7 +198,7 @@ def evaluate_split(
         cfg = _replace_data(cfg, val_boxes=boxes)
     flip = cfg.eval.flip_test if flip_test is None else flip_test
     if sequences is None:
-        sequences = read_sequences(Path(cfg.data.root) / cfg.data.val_ann)
+        sequences = read_sequences(Path(cfg.data.root) / cfg.data.val_ann, format=cfg.data.format)
     dataset = build_dataset(cfg, sequences, train=False)
     codec = HeatmapCodec(cfg.codec)
     pred = predict_windows(

@@ -78,7 +78,7 @@ def train(
         seed_everything(cfg.train.seed + get_rank())
         out_dir = Path(cfg.train.out_dir)
         root = Path(cfg.data.root)
-        train_sequences = read_sequences(root / cfg.data.train_ann)
+        train_sequences = read_sequences(root / cfg.data.train_ann, format=cfg.data.format)
         dataset = build_dataset(cfg, train_sequences, train=True, seed=None)
         if len(dataset) == 0:
             raise ConfigError(f"{root / cfg.data.train_ann}: no training windows (no labelled persons)")
@@ -93,7 +93,7 @@ def train(
 
         eval_fn = None
         if evaluate:
-            val_sequences = read_sequences(root / cfg.data.val_ann)
+            val_sequences = read_sequences(root / cfg.data.val_ann, format=cfg.data.format)
 
             def eval_fn(m: nn.Module) -> dict[str, float]:
                 return evaluate_split(m, cfg, device=device, sequences=val_sequences).metrics()
