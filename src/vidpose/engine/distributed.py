@@ -212,10 +212,14 @@ def all_gather_object(obj: Any) -> list[Any]:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The bare model inside a DistributedDataParallel (or DataParallel) wrapper; else the model itself."""
-    while isinstance(model, (DistributedDataParallel, nn.DataParallel)):
-        model = model.module
-    return model
+    """The bare model inside DistributedDataParallel / DataParallel / ``torch.compile`` wrappers."""
+    while True:
+        if isinstance(model, (DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
 
 
 def wrap_ddp(model: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,6 +22,7 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..errors import MissingDependencyError
+from ..fileio import atomic_write_text
 from .checkpoint import preserved_rng_state
 from .distributed import broadcast_object, is_main_process
 from .optim import schedule_from_config
@@ -257,9 +257,7 @@ class JSONLinesLogger(HookBase):
         step = self.trainer.step
         if self.path.is_file():
             keep = [ln for ln in self.path.read_text().splitlines() if _record_step(ln) <= step]
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            tmp.write_text("".join(ln + "\n" for ln in keep))
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
         self._file = open(self.path, "a")  # noqa: SIM115 - kept open for the whole run, closed in after_train
 
     def _write(self, record: dict[str, Any]) -> None:

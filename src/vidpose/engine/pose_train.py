@@ -28,6 +28,7 @@ from ..fileio import atomic_write_text
 from ..models import build_model
 from ..models.serialization import load_model, save_model
 from ..models.weights import load_backbone_and_head
+from .checkpoint import load_model_state
 from .distributed import cleanup, get_rank, init_distributed, is_main_process, unwrap
 from .hooks import default_hooks
 from .optim import build_optimizer
@@ -131,9 +132,10 @@ def train(
             files["last"] = str(save_model(last, cfg, out_dir / "model_last.safetensors"))
             best = trainer.checkpointer.best
             if best is not None:
-                state = torch.load(best, map_location="cpu", weights_only=False)
+                state = trainer.checkpointer.load(best)
                 best_model = build_model(cfg.model)
-                best_model.load_state_dict(state["ema"]["module"] if state["ema"] else state["model"])
+                weights = state["ema"]["module"] if state["ema"] else state["model"]
+                load_model_state(best_model, weights, source=str(best))
                 files["best"] = str(save_model(best_model, cfg, out_dir / "model_best.safetensors"))
         return {
             "steps": trainer.step,

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from ..config import ModelConfig, ViTConfig
 from ..errors import ConfigError
+from ..fileio import atomic_write_text
 
 __all__ = [
     "PRECISIONS",
@@ -347,7 +348,5 @@ def write_bench(
         ]
         outputs[out] = "\n".join(text)
     for path, content in outputs.items():
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(content)
-        os.replace(tmp, path)
+        atomic_write_text(path, content)
     return list(outputs)

@@ -17,7 +17,6 @@ Files are written to a temporary name in the same folder and renamed, so a crash
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -26,8 +25,9 @@ import torch
 from torch import nn
 
 from ..config import Config, apply_overrides, config_from_dict, config_to_dict, validate
+from ..engine.distributed import unwrap
 from ..errors import CheckpointError, ConfigError
-from ..fileio import default_file_mode
+from ..fileio import atomic_write_bytes
 from .weights import format_state_diff
 
 if TYPE_CHECKING:
@@ -55,17 +55,6 @@ class LoadedModel(NamedTuple):
     config: Config
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The bare module under DistributedDataParallel / DataParallel / torch.compile wrappers."""
-    while True:
-        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
-            model = model._orig_mod
-        else:
-            return model
-
-
 def save_model(
     model: nn.Module, cfg: Config, path: str | Path, storage_dtype: torch.dtype | None = None
 ) -> Path:
@@ -75,14 +64,14 @@ def save_model(
     ``storage_dtype`` (e.g. ``torch.float16`` halves the file; :func:`load_model` casts them back to the
     model's dtype).
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     from .. import __version__
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {}
-    for key, value in _unwrap(model).state_dict().items():
+    for key, value in unwrap(model).state_dict().items():
         value = value.detach().to("cpu")
         if storage_dtype is not None and value.is_floating_point():
             value = value.to(storage_dtype)
@@ -93,14 +82,7 @@ def save_model(
         "vidpose_version": __version__,
         "config": json.dumps(config_to_dict(cfg)),
     }
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file(state, str(tmp), metadata=metadata)
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write_bytes(path, safetensors_bytes(state, metadata=metadata))
     return path
 
 
