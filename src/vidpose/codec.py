@@ -59,8 +59,6 @@ class HeatmapCodec:
         self.dark_kernel = int(cfg.dark_kernel)
         #: input pixels per heatmap pixel along (x, y)
         self.scale_xy = np.array([(in_w - 1) / (hm_w - 1), (in_h - 1) / (hm_h - 1)], dtype=np.float64)
-        #: the nominal stride (input / heatmap), e.g. 4 for 256x192 -> 64x48
-        self.stride = float(max(in_h / hm_h, in_w / hm_w))
 
     # ------------------------------------------------------------------------------------------- encode
     def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +105,7 @@ class HeatmapCodec:
             uv = uv + _dark_offsets(hm, uv, self.dark_kernel)
         else:
             uv = uv + _shift_offsets(hm, uv)
-        scale = torch.as_tensor(self.scale_xy, dtype=torch.float32, device=hm.device)
-        return uv * scale, scores
+        return self.heatmap_to_input(uv), scores
 
     def heatmap_to_input(self, uv: Tensor) -> Tensor:
         """uv: [..., 2] heatmap pixels -> [..., 2] input pixels."""

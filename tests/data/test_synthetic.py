@@ -223,7 +223,8 @@ def test_detections_are_noisy_but_mostly_right(val_set):
 
 # ---------------------------------------------------------------------------------------- readers
 def test_posetrack_reader_reads_the_split(val_set):
-    posetrack = pytest.importorskip("vidpose.data.posetrack")
+    from vidpose.data import posetrack
+
     seqs = posetrack.read_sequences(val_set / "val" / "annotations", format="pt18")
     assert len(seqs) == 3
     n_ann = sum(len(d["annotations"]) for d in _annotations(val_set / "val"))

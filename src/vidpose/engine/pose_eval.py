@@ -9,7 +9,6 @@ Legend: B windows in a batch, T frames, K joints, (h, w) heatmap size.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -26,15 +25,18 @@ from ..data.dataset import PoseTrackWindows, build_dataset
 from ..data.posetrack import read_sequences
 from ..data.posetrack_writer import write_predictions
 from ..data.records import Person, Sequence
+from ..data.synthetic.labels import hard_frames
 from ..errors import DataFormatError
 from ..evaluation import APResult, evaluate_ap, format_table
+from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
 from ..evaluation.report import table_values
 from ..fileio import atomic_write_json
 from ..skeleton import POSEVAL_NAMES, PT18
+from .trainer import amp_dtype
 
-__all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split", "hard_frames"]
+__all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split"]
 
-TABLE_COLUMNS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
+TABLE_COLUMNS = (*REPORT_COLUMNS, "Total")
 
 
 @torch.no_grad()
@@ -112,21 +114,6 @@ def _persons_per_frame(sequences: list[Sequence], pred: dict[str, np.ndarray]) -
                 for i, p in enumerate(persons):
                     p.track_id = i
     return grouped
-
-
-def hard_frames(sequence: Sequence) -> set[int] | None:
-    """Frame indices with at least one person flagged ``hard`` in the raw annotation file (the synthetic
-    benchmark writes that flag); None when the file carries no such flags (real PoseTrack data)."""
-    if sequence.source is None or not Path(sequence.source).is_file():
-        return None
-    data = json.loads(Path(sequence.source).read_text())
-    if not isinstance(data, dict) or "annotations" not in data:
-        return None
-    anns = data["annotations"]
-    if not anns or not all(isinstance(a, dict) and "hard" in a for a in anns):
-        return None
-    image_index = {img["id"]: i for i, img in enumerate(data.get("images", []))}
-    return {image_index[a["image_id"]] for a in anns if a["hard"] and a["image_id"] in image_index}
 
 
 def _subset(sequence: Sequence, keep: set[int]) -> Sequence:
@@ -209,7 +196,7 @@ def evaluate_split(
         batch_size=cfg.eval.batch_size,
         device=device,
         amp=cfg.train.amp,
-        amp_dtype=torch.float16 if cfg.train.amp_dtype == "float16" else torch.bfloat16,
+        amp_dtype=amp_dtype(cfg.train.amp_dtype),
     )
     grouped = _persons_per_frame(sequences, pred)
     pred_seqs = [
@@ -225,7 +212,7 @@ def evaluate_split(
     mode = "pt21" if cfg.data.format == "pt21" else "pt18"
     ap = evaluate_ap(sequences, pred_seqs, mode=mode)
 
-    hard = [hard_frames(s) for s in sequences]
+    hard = [hard_frames(s.source) for s in sequences]
     ap_hard = None
     if all(h is not None for h in hard) and any(hard):
         keep = [(s, p, h) for s, p, h in zip(sequences, pred_seqs, hard, strict=True) if h]

@@ -69,6 +69,11 @@ class LoaderFactory(Protocol):
     def __len__(self) -> int: ...
 
 
+def amp_dtype(name: str) -> torch.dtype:
+    """``train.amp_dtype`` ("bfloat16" | "float16") -> the torch dtype for autocast."""
+    return torch.float16 if name == "float16" else torch.bfloat16
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (all devices)."""
     random.seed(seed)
@@ -184,7 +189,7 @@ class Trainer:
         use_fp16 = cfg.amp and cfg.amp_dtype == "float16"
         if use_fp16 and self.device.type != "cuda":
             raise ConfigError(f"train.amp_dtype float16 needs CUDA (device is {self.device}); use bfloat16")
-        self.amp_dtype = torch.float16 if cfg.amp_dtype == "float16" else torch.bfloat16
+        self.amp_dtype = amp_dtype(cfg.amp_dtype)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_fp16)
 
         if isinstance(data, Dataset):

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.posetrack import MISSING_SCORE
+from ..data.posetrack_writer import MAX_TRACK_ID
 from ..data.records import Sequence
 from ..errors import DataFormatError
 from ..skeleton import POSEVAL_TO_PT18, PT18
@@ -61,7 +62,6 @@ DIST_THRESHOLD = 0.5
 #: Head size = this factor times the head-box diagonal.
 HEAD_SIZE_FACTOR = 0.6
 #: poseval makes track ids unique across sequences by adding ``sequence index * MAX_TRACK_ID``.
-MAX_TRACK_ID = 10000
 
 _J = len(POSEVAL_TO_PT18)
 _JOINTS = np.asarray(POSEVAL_TO_PT18, dtype=np.int64)

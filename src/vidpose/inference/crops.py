@@ -112,10 +112,6 @@ class CropStabilizer:
         self.scale_tol = float(scale_tol)
         self._held: list[_Held] = []
 
-    def reset(self) -> None:
-        """Forget the previous frame."""
-        self._held = []
-
     def _pairs(self, boxes: np.ndarray, keys: Sequence[Hashable] | None) -> dict[int, int]:
         """new box index -> previous entry index."""
         pairs: dict[int, int] = {}

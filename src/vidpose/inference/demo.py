@@ -9,18 +9,17 @@ person marked), and scores everything with the native PoseTrack evaluator (AP an
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..data.posetrack import read_sequences
 from ..data.records import Sequence
 from ..data.synthetic import SynthConfig, generate_split
+from ..data.synthetic.labels import person_labels
 from ..data.video_io import VideoWriter
 from ..errors import CheckpointError
 from ..evaluation import evaluate_folders, format_table, write_poseval_json
@@ -60,15 +59,11 @@ class DemoSummary:
 
 def _degradations(sequence: Sequence) -> dict[int, str]:
     """Frame index -> "occluded" / "blurred" for frames with a hard person (from the synthetic labels)."""
-    data = json.loads(Path(sequence.source).read_text())
-    index = {img["id"]: i for i, img in enumerate(data["images"])}
     tags: dict[int, str] = {}
-    for ann in data["annotations"]:
-        if ann.get("hard"):
-            tag = "occluded" if ann.get("occlusion", 0.0) > 0.4 else "blurred"
-            frame = index[ann["image_id"]]
-            if tags.get(frame) != "occluded":
-                tags[frame] = tag
+    for frame, persons in (person_labels(sequence.source) or {}).items():
+        hard = [occlusion for is_hard, occlusion in persons if is_hard]
+        if hard:
+            tags[frame] = "occluded" if max(hard) > 0.4 else "blurred"
     return tags
 
 
@@ -134,13 +129,3 @@ def run_demo(
     atomic_write_text(out_dir / "metrics" / "table.txt", summary.table + "\n")
     summary.seconds["evaluate"] = time.perf_counter() - t0
     return summary
-
-
-def describe(summary: DemoSummary) -> dict[str, Any]:
-    """A short JSON-ready description of a demo run."""
-    return {
-        "videos": [str(p) for p in summary.videos],
-        "predictions": [str(p) for p in summary.predictions],
-        "metrics": summary.metrics,
-        "seconds": {k: round(v, 2) for k, v in summary.seconds.items()},
-    }

@@ -24,13 +24,13 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..config import TrackerConfig
+from ..data.posetrack_writer import MAX_TRACK_ID
 from ..errors import ConfigError, VidposeError
 from .boxes_ops import PT18_SIGMAS, iou_matrix, keypoint_box, oks_matrix, xywh_to_xyxy
 
-__all__ = ["MAX_TRACK_IDS", "Track", "PoseTracker"]
+__all__ = ["Track", "PoseTracker"]
 
 #: PoseTrack's evaluation accepts track ids 0 .. 9999.
-MAX_TRACK_IDS = 10000
 
 
 def _to_cxcywh(box: np.ndarray) -> np.ndarray:
@@ -233,10 +233,10 @@ class PoseTracker:
     def _maybe_confirm(self, track: Track) -> None:
         if track.confirmed or track.hits < self.cfg.min_hits:
             return
-        if self._next_id >= MAX_TRACK_IDS:
+        if self._next_id >= MAX_TRACK_ID:
             raise VidposeError(
-                f"more than {MAX_TRACK_IDS} confirmed tracks in one video; PoseTrack ids must be "
-                f"< {MAX_TRACK_IDS}. Split the video, or raise tracker.min_hits / tracker.max_age to start "
+                f"more than {MAX_TRACK_ID} confirmed tracks in one video; PoseTrack ids must be "
+                f"< {MAX_TRACK_ID}. Split the video, or raise tracker.min_hits / tracker.max_age to start "
                 "fewer tracks."
             )
         track.track_id = self._next_id

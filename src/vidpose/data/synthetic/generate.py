@@ -30,13 +30,11 @@ import yaml
 from ...errors import ConfigError, DataFormatError
 from ...fileio import atomic_write_bytes
 from ..posetrack_writer import posetrack18_categories
-from .clip import SPLITS, ClipSpec, FrameRender, render_frame, sample_clip, stream
+from .clip import _DETECT, SPLITS, ClipSpec, FrameRender, render_frame, sample_clip, stream
 from .config import SynthConfig
 from .degrade import encode_jpeg
 
 __all__ = ["SplitSummary", "generate_split", "generate_clip", "image_id"]
-
-_DETECT = 2  # random-stream purpose of the detections (see clip.py)
 
 
 @dataclass(frozen=True)
