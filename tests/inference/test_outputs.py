@@ -81,7 +81,8 @@ def test_posetrack_input_keeps_its_images_and_checks_the_count(tmp_path):
         for i in range(2)
     ]
     gt.write_text(json.dumps({"images": images, "annotations": []}))
-    seq = Sequence("seq", [Frame(100 + i, i, f"images/seq/{i}.jpg") for i in range(2)], source=gt)
+    frames = [Frame(100 + i, i, f"images/seq/{i}.jpg") for i in range(2)]
+    seq = Sequence("seq", frames, source=gt, images=images)  # as read_sequence(gt) keeps them
     video = VideoInput("seq", "posetrack", iter([]), 2, 25.0, sequence=seq)
     with PredictionWriter(tmp_path / "out", video, None, write_video=False) as writer:
         writer.add(FrameResult(0, 100, "images/seq/0.jpg", (120, 160), [person(1, 10)]))

@@ -19,7 +19,6 @@ the given sequences (a detection file usually covers a whole split).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataFormatError
+from .posetrack import load_json
 from .records import Person, Sequence
 
 __all__ = ["Detections", "labelled_joints", "person_box", "load_detections"]
@@ -154,12 +154,7 @@ def load_detections(path: str | Path, sequences: list[Sequence], score_thr: floa
     detection matches any frame of the sequences.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: detection file not found")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataFormatError(f"{path}: not valid JSON: {e}") from e
+    data = load_json(path)
     if not isinstance(data, list):
         raise DataFormatError(
             f"{path}: expected a JSON list of detections (COCO results or PoseWarper/DCPose), "

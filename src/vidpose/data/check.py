@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError
-from .boxes import load_detections
+from .boxes import labelled_joints, load_detections
 from .posetrack import FORMATS, load_json, parse_sequence
 from .records import Sequence
 
@@ -118,15 +118,7 @@ def _split_error(err: DataFormatError, path: Path) -> Problem:
 
 
 def _present_joints(seq: Sequence) -> int:
-    total = 0
-    for frame in seq.frames:
-        for person in frame.persons:
-            kp = person.keypoints
-            if seq.format == "pt21":
-                total += int(((kp[:, 0] > 0) & (kp[:, 1] > 0)).sum())
-            else:
-                total += int((~((kp[:, 0] == 0) & (kp[:, 1] == 0) & (kp[:, 2] == 0))).sum())
-    return total
+    return sum(int(labelled_joints(p.keypoints, seq.format).sum()) for f in seq.frames for p in f.persons)
 
 
 def _check_frame_counts(path: Path, data: Any, problems: list[Problem]) -> None:
@@ -166,9 +158,7 @@ def _check_sequence(seq: Sequence, root: Path, problems: list[Problem]) -> None:
                 Problem(path, f"frame {i} ({frame.file_name})", f"track ids repeat: {sorted(ids)}")
             )
         for k, person in enumerate(frame.persons):
-            kp = person.keypoints
-            annotated = ~((kp[:, 0] == 0) & (kp[:, 1] == 0) & (kp[:, 2] == 0))
-            if annotated.any() and person.head_box is None:
+            if labelled_joints(person.keypoints).any() and person.head_box is None:
                 problems.append(
                     Problem(
                         path,

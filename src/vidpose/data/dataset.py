@@ -121,10 +121,10 @@ class PoseTrackWindows(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         w = self.windows[index]
         rng = self.item_rng(index)
-        offsets = self.cfg.frame_offsets
+        frame_ids = w.frames  # the window's offsets, clamped at the ends of the sequence
         if self.train and self.cfg.resample_offsets:
-            offsets = sample_offsets(offsets, rng)
-        frame_ids = clamp_frames(w.key_frame, offsets, len(self.sequences[w.sequence].frames))
+            offsets = sample_offsets(self.cfg.frame_offsets, rng)
+            frame_ids = clamp_frames(w.key_frame, offsets, len(self.sequences[w.sequence].frames))
         frames = [self.load_frame(w.sequence, f) for f in frame_ids]
         sample = sample_from_box(frames, w.box, self.codec.input_size, self.cfg.bbox_scale, w.keypoints, rng)
         sample = self.pipeline(sample)

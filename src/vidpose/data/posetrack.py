@@ -261,10 +261,9 @@ def _parse(data: Any, path: Path, format: str | None, predictions: bool) -> Sequ
             hint=f"the file looks like {detected}: pass --format {detected}",
         )
     if format == "pt17":
-        frames = _read_annolist(data, _Where(path))
-    else:
-        frames = _read_coco_style(data, _Where(path), predictions)
-    return Sequence(name=path.stem, frames=frames, source=path, format=format)
+        return Sequence(name=path.stem, frames=_read_annolist(data, _Where(path)), source=path, format=format)
+    frames = _read_coco_style(data, _Where(path), predictions)
+    return Sequence(name=path.stem, frames=frames, source=path, format=format, images=list(data["images"]))
 
 
 # ------------------------------------------------------------------------------------ PoseTrack18 / 21 layout

@@ -23,7 +23,6 @@ import numpy as np
 from ..errors import DataFormatError
 from ..fileio import atomic_write_json
 from ..skeleton import PT18
-from .posetrack import load_json
 from .records import Frame, Person, Sequence
 
 __all__ = ["MAX_TRACK_ID", "posetrack18_categories", "prediction_json", "write_predictions"]
@@ -46,17 +45,9 @@ def posetrack18_categories() -> list[dict[str, Any]]:
 
 
 def _image_entries(sequence: Sequence) -> list[dict[str, Any]]:
-    """The GT file's own ``images`` list (PoseTrack18/21 files), else one rebuilt from the frames."""
-    src = sequence.source
-    if src is not None and sequence.format != "pt17" and Path(src).is_file():
-        data = load_json(src)
-        images = data.get("images") if isinstance(data, dict) else None
-        if isinstance(images, list) and len(images) == len(sequence.frames):
-            return images
-        raise DataFormatError(
-            f"{src}: its `images` list no longer has the {len(sequence.frames)} entries the sequence was "
-            "read with; re-read the ground truth before writing predictions"
-        )
+    """The GT file's own ``images`` list (PoseTrack18/21, as read), else one rebuilt from the frames."""
+    if sequence.images is not None and len(sequence.images) == len(sequence.frames):
+        return sequence.images
     return [_image_entry(frame, len(sequence.frames)) for frame in sequence.frames]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,12 +73,15 @@ class Sequence:
         frames: every image entry of the JSON, in order.
         source: the file it was read from (None for in-memory sequences).
         format: pt17 | pt18 | pt21.
+        images: the file's own ``images`` entries (PoseTrack18/21), kept verbatim so that prediction files
+            can repeat them exactly; None for PoseTrack17 and in-memory sequences.
     """
 
     name: str
     frames: list[Frame]
     source: Path | None = None
     format: str = "pt18"
+    images: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.frames)
