@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from ..models.weights import diff_state_dict
 from .distributed import is_main_process
 
 __all__ = [
@@ -72,15 +73,12 @@ def _strip_prefix(state: Mapping[str, Any], prefix: str = "module.") -> dict[str
 
 def compare_state_dicts(loaded: Mapping[str, Tensor], expected: Mapping[str, Tensor]) -> StateDiff:
     """Keys of ``expected`` not in ``loaded``, keys of ``loaded`` not in ``expected``, shape mismatches."""
-    diff = StateDiff(
-        missing=sorted(k for k in expected if k not in loaded),
-        unexpected=sorted(k for k in loaded if k not in expected),
+    missing, unexpected, misshaped = diff_state_dict(expected, loaded)
+    return StateDiff(
+        missing=sorted(missing),
+        unexpected=sorted(unexpected),
+        mismatched=sorted((k, got, want) for k, want, got in misshaped),
     )
-    for k in sorted(set(loaded) & set(expected)):
-        a, b = tuple(loaded[k].shape), tuple(expected[k].shape)
-        if a != b:
-            diff.mismatched.append((k, a, b))
-    return diff
 
 
 def load_model_state(
