@@ -17,6 +17,7 @@ from vidpose.data.clips import build_windows
 from vidpose.data.dataset import PoseTrackWindows, build_dataset
 from vidpose.data.records import Frame, Person, Sequence
 from vidpose.data.video_io import read_image
+from vidpose.engine.sampler import EpochLoader
 from vidpose.errors import DataFormatError
 from vidpose.skeleton import PT18
 
@@ -153,6 +154,28 @@ def test_train_items_are_reproducible_and_vary(tmp_path):
             _check_targets(a.codec, item, a.windows[i].keypoints)
     assert len(params) > 30 and any(f for f, _, _ in params)
     assert len(offsets) >= 4  # resampled and clamped offsets differ between items
+
+
+def _crops_by_index(loader, epoch):
+    return {
+        int(i): clip
+        for batch in loader(epoch)
+        for i, clip in zip(batch["window_index"], batch["clip"], strict=True)
+    }
+
+
+def test_the_training_loader_changes_augmentation_every_epoch_and_rank(tmp_path):
+    # The loader, not the caller, selects the dataset's stream: the same index gets a different crop in
+    # epochs 0 and 1, the same one when epoch 1 is asked again, and another one on another rank.
+    ds = _dataset(tmp_path, train=True, seed=4)
+    loader = EpochLoader(ds, batch_size=2, seed=4, rank=0, world_size=1)
+    e0, e1, e1_again = _crops_by_index(loader, 0), _crops_by_index(loader, 1), _crops_by_index(loader, 1)
+    common = set(e0) & set(e1)  # drop_last leaves out a different item each epoch
+    assert len(common) >= 3 and set(e1) == set(e1_again)
+    assert all(torch.equal(e1[i], e1_again[i]) for i in e1)
+    assert not any(torch.equal(e0[i], e1[i]) for i in common)
+    ds.set_epoch(1, rank=1)
+    assert not any(torch.equal(ds[i]["clip"], e1[i]) for i in e1)
 
 
 def test_same_items_with_workers(tmp_path):

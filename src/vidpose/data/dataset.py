@@ -24,9 +24,10 @@ track_id, image_id  [] i64           GT track id (-1 for detections), the key fr
 window_index        [] i64           the item's index
 ==================  ===============  =================================================================
 
-Randomness of an item is a pure function of ``(seed, epoch, index)`` (call :meth:`PoseTrackWindows.set_epoch`
-before each epoch), so it does not depend on the number of workers. With ``seed=None`` the item's generator is
-drawn from NumPy's global generator instead (for loaders that seed the global generators per batch).
+Randomness of an item (augmentation, resampled offsets) is a pure function of ``(seed, epoch, rank, index)``:
+the dataset owns it, and :class:`vidpose.engine.sampler.EpochLoader` selects the stream by calling
+:meth:`PoseTrackWindows.set_epoch` before each epoch. Items therefore change from epoch to epoch, differ
+between DDP ranks, do not depend on the number of workers, and an interrupted run repeats them on resume.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class PoseTrackWindows(Dataset):
             a DataConfig).
         codec: the heatmap codec (input and heatmap sizes, targets).
         train: augment (``cfg.augment``) and resample offsets (``cfg.resample_offsets``); False = plain crops.
-        seed: base seed of the per-item generators; None = draw them from NumPy's global generator.
+        seed: base seed of the per-item generators (``train.seed`` in :func:`build_dataset`).
     """
 
     def __init__(
@@ -74,7 +75,7 @@ class PoseTrackWindows(Dataset):
         cfg: Config | DataConfig,
         codec: HeatmapCodec,
         train: bool,
-        seed: int | None = 0,
+        seed: int = 0,
     ):
         data_cfg = cfg.data if isinstance(cfg, Config) else cfg
         self.sequences = sequences
@@ -83,8 +84,9 @@ class PoseTrackWindows(Dataset):
         self.cfg = data_cfg
         self.codec = codec
         self.train = train
-        self.seed = seed
+        self.seed = int(seed)
         self.epoch = 0
+        self.rank = 0
         #: K of items without keypoints (detected boxes)
         self.num_joints = cfg.model.num_joints if isinstance(cfg, Config) else PT18.num_joints
         self.pipeline = build_pipeline(data_cfg, codec.input_size, train)
@@ -93,15 +95,15 @@ class PoseTrackWindows(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the augmentation stream of ``epoch`` (items are a function of seed, epoch and index)."""
+    def set_epoch(self, epoch: int, rank: int = 0) -> None:
+        """Select the augmentation stream of ``epoch`` on process ``rank`` (items are a function of
+        seed, epoch, rank and index)."""
         self.epoch = int(epoch)
+        self.rank = int(rank)
 
     def item_rng(self, index: int) -> np.random.Generator:
-        """The generator of item ``index`` in the current epoch."""
-        if self.seed is None:
-            return np.random.default_rng(np.random.randint(0, 2**31 - 1))
-        return np.random.default_rng([int(self.seed), self.epoch, int(index)])
+        """The generator of item ``index`` in the current epoch and rank."""
+        return np.random.default_rng([self.seed, self.epoch, self.rank, int(index)])
 
     def load_frame(self, sequence: int, frame: int) -> np.ndarray:
         """Frame ``frame`` of sequence ``sequence`` as [h_img, w_img, 3] uint8 RGB (read-only; cached)."""
@@ -157,12 +159,10 @@ class PoseTrackWindows(Dataset):
         }
 
 
-def build_dataset(
-    cfg: Config, sequences: list[Sequence], train: bool, seed: int | None = None
-) -> PoseTrackWindows:
+def build_dataset(cfg: Config, sequences: list[Sequence], train: bool) -> PoseTrackWindows:
     """The dataset of a split as the recipe says: GT windows with ``data.min_joints`` labelled joints in
     training; in evaluation, windows from ``data.val_boxes`` ("gt": labelled GT persons; else a detection file
-    relative to ``data.root``, filtered at ``data.box_score_thr``). ``seed`` None = ``train.seed``."""
+    relative to ``data.root``, filtered at ``data.box_score_thr``). Items are seeded from ``train.seed``."""
     d = cfg.data
     codec = HeatmapCodec(cfg.codec)
     if train or d.val_boxes == "gt":
@@ -171,6 +171,4 @@ def build_dataset(
     else:
         dets = load_detections(Path(d.root) / d.val_boxes, sequences, d.box_score_thr)
         windows = build_windows(sequences, d.frame_offsets, dets, True, 0, d.gt_box_margin)
-    return PoseTrackWindows(
-        sequences, d.root, windows, cfg, codec, train, cfg.train.seed if seed is None else seed
-    )
+    return PoseTrackWindows(sequences, d.root, windows, cfg, codec, train, cfg.train.seed)

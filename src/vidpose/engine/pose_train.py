@@ -80,7 +80,7 @@ def train(
         out_dir = Path(cfg.train.out_dir)
         root = Path(cfg.data.root)
         train_sequences = read_sequences(root / cfg.data.train_ann, format=cfg.data.format)
-        dataset = build_dataset(cfg, train_sequences, train=True, seed=None)
+        dataset = build_dataset(cfg, train_sequences, train=True)
         if len(dataset) == 0:
             raise ConfigError(f"{root / cfg.data.train_ann}: no training windows (no labelled persons)")
 

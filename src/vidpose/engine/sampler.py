@@ -4,10 +4,11 @@ The order of an epoch is a pure function of ``(seed, epoch)``; each process take
 index of it, starting at its rank, so shards are disjoint. A loader can be built from any batch of an epoch
 onwards, which is what an exact resume needs.
 
-Data randomness (augmentation) is also made a pure function of the position: before a batch is fetched,
-Python's, NumPy's and torch's global generators are seeded from ``(seed, epoch, rank, batch index)`` and
-restored afterwards. The same batch therefore gets the same augmentation whatever the number of workers and
-wherever a run resumed, and fetching in the main process (``num_workers = 0``) leaves the training RNG stream
+Data randomness is a pure function of the position too. A dataset with a ``set_epoch(epoch, rank)`` method
+(:class:`vidpose.data.dataset.PoseTrackWindows`) owns its per-item randomness and is told the epoch and rank
+before each epoch. For any other dataset, before a batch is fetched, Python's, NumPy's and torch's global
+generators are seeded from ``(seed, epoch, rank, batch index)`` and restored afterwards. Either way the same
+batch gets the same augmentation whatever the number of workers and wherever a run resumed, and fetching in the main process (``num_workers = 0``) leaves the training RNG stream
 (dropout, masking) untouched.
 """
 
@@ -234,6 +235,11 @@ class EpochLoader:
             world_size=self.sampler.world_size,
         )
         sampler.set_epoch(epoch, start=min(start_batch * self.batch_size, sampler.shard_size))
+        # Datasets that own their randomness (a pure function of seed, epoch, rank and index) are told the
+        # epoch here, before the workers copy the dataset.
+        set_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch, self.sampler.rank)
         # A private generator: creating the iterator must not consume the global RNG (dropout, masking).
         g = torch.Generator()
         g.manual_seed(derive_seed(self.sampler.seed, epoch, self.sampler.rank, start_batch, 1))
