@@ -8,8 +8,8 @@ Data randomness is a pure function of the position too. A dataset with a ``set_e
 (:class:`vidpose.data.dataset.PoseTrackWindows`) owns its per-item randomness and is told the epoch and rank
 before each epoch. For any other dataset, before a batch is fetched, Python's, NumPy's and torch's global
 generators are seeded from ``(seed, epoch, rank, batch index)`` and restored afterwards. Either way the same
-batch gets the same augmentation whatever the number of workers and wherever a run resumed, and fetching in the main process (``num_workers = 0``) leaves the training RNG stream
-(dropout, masking) untouched.
+batch gets the same augmentation whatever the number of workers and wherever a run resumed, and fetching
+in the main process (``num_workers = 0``) leaves the training RNG stream (dropout, masking) untouched.
 """
 
 from __future__ import annotations
