@@ -166,10 +166,16 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The whole estimator. ``temporal = False`` is the single-frame ViTPose baseline (backbone + head)."""
+    """The whole estimator. ``temporal = False`` is the single-frame ViTPose baseline (backbone + head).
+
+    ``aux_frame_grad = False`` is a training-speed switch: the backbone runs on the auxiliary frames without
+    autograd (no activations kept, no backward through them), so only the key frame trains the backbone while
+    the MLSME and SMML still train on every frame's features. Inference is unaffected.
+    """
 
     temporal: bool = True
     num_frames: int = 5
+    aux_frame_grad: bool = True
     num_joints: int = 17
     image_size: tuple[int, int] = (256, 192)
     vit: ViTConfig = field(default_factory=ViTConfig)
@@ -238,6 +244,11 @@ class DataConfig:
         mean, std: image normalisation (RGB, 0..1 scale).
         num_workers: data loader workers.
         frame_cache: decoded frames kept per data loader worker (0 disables; a 1920x1080 frame is ~6 MB).
+        key_frame: the key-frame corruption probe of evaluation: "clean" (as recorded), "black" (the key
+            frame of every window replaced by a black image) or "neighbour" (replaced by the next frame of the
+            sequence, the previous one at its end). The auxiliary frames and the labels stay as they are, so
+            a single-frame model cannot recover what a temporal model may infer from the neighbours.
+            Evaluation only: training windows always use the recorded key frame.
     """
 
     format: Literal["pt17", "pt18", "pt21"] = "pt18"
@@ -255,6 +266,7 @@ class DataConfig:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     num_workers: int = 0
     frame_cache: int = 16
+    key_frame: Literal["clean", "black", "neighbour"] = "clean"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

@@ -255,3 +255,25 @@ def test_real_bonn_windows(shared_data):
             item = ds[i]
             assert item["clip"].shape == (5, 3, 256, 192) and item["target"].shape == (17, 64, 48)
             assert _check_targets(codec, item, windows[i].keypoints) >= 5
+
+
+def test_key_frame_probe_blacks_out_or_replaces_only_the_key_frame(tmp_path):
+    clean = _dataset(tmp_path / "a", train=False)
+    black = _dataset(tmp_path / "b", train=False, key_frame="black")
+    neighbour = _dataset(tmp_path / "c", train=False, key_frame="neighbour")
+    for i in range(len(clean)):
+        c, b, n = clean[i], black[i], neighbour[i]
+        key, frame = 2, int(c["frame_index"])
+        assert torch.equal(c["target"], b["target"]) and torch.equal(c["target"], n["target"])
+        others = [t for t in range(5) if t != key]
+        assert torch.equal(c["clip"][others], b["clip"][others])
+        assert torch.equal(c["clip"][others], n["clip"][others])
+        mean = torch.tensor(DataConfig().mean).view(3, 1, 1)
+        std = torch.tensor(DataConfig().std).view(3, 1, 1)
+        torch.testing.assert_close(b["clip"][key], (-mean / std).expand_as(b["clip"][key]))
+        assert not torch.equal(n["clip"][key], c["clip"][key])
+        if frame + 1 < 5:  # the next frame, cropped with the key frame's box, is the clean window's slot 3
+            assert torch.equal(n["clip"][key], c["clip"][3]) or int(c["frame_indices"][3]) != frame + 1
+    # training windows are never probed
+    train = _dataset(tmp_path / "d", train=True, key_frame="black")
+    assert train[0]["clip"][2].std() > 0

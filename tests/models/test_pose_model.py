@@ -269,3 +269,26 @@ def test_layer_ids_cover_every_parameter():
     assert ids["backbone.blocks.2.attn.qkv.weight"] == 3
     assert ids["backbone.last_norm.bias"] == 5
     assert all(v == 5 for n, v in ids.items() if not n.startswith("backbone."))
+
+
+def test_no_backbone_gradient_through_auxiliary_frames_is_a_training_speed_switch():
+    # aux_frame_grad=False: same forward, but only the key frame's backbone pass reaches the gradients.
+    cfg = small_cfg(masks=False)
+    full, fast = build(cfg), build(replace(cfg, aux_frame_grad=False))
+    x = clip()
+    y, w = targets()
+    grads = []
+    for m in (full, fast):
+        m.train()
+        out = m(x)
+        torch.manual_seed(0)
+        sum(m.loss(out, y, w).values()).backward()
+        grads.append({n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None})
+        m.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(full(x), fast(x), rtol=0, atol=0)
+    assert grads[0].keys() == grads[1].keys()
+    backbone = [n for n in grads[0] if n.startswith("backbone.")]
+    others = [n for n in grads[0] if not n.startswith("backbone.")]
+    assert backbone and all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in others)
+    assert any(not torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in backbone)

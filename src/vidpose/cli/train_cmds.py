@@ -40,6 +40,9 @@ def evaluate_cmd(
     flip: bool = typer.Option(None, "--flip/--no-flip", help="flip test; default: eval.flip_test"),
     out: Path = typer.Option(None, "--out", help="output folder (default: <train.out_dir>/eval)"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
+    key_frame: str = typer.Option(
+        None, "--key-frame", help="corruption probe: clean, black or neighbour; default: data.key_frame"
+    ),
     overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. data.root=/data/pt18"),
 ) -> None:
     """Evaluate a checkpoint on the validation split: PoseTrack table, report.json, per-joint AP chart."""
@@ -47,7 +50,7 @@ def evaluate_cmd(
     from ..engine.pose_eval import evaluate_split
     from ..models.serialization import load_model
 
-    cfg = load_config(config, overrides or [])
+    cfg = load_config(config, [*(overrides or []), *([f"data.key_frame={key_frame}"] if key_frame else [])])
     model, _ = load_model(checkpoint, device=device)
     out = out or Path(cfg.train.out_dir) / "eval"
     summary = evaluate_split(
@@ -55,7 +58,7 @@ def evaluate_cmd(
     )
     typer.echo(
         f"{cfg.name}: {summary.report['windows']} windows, boxes {summary.report['boxes']}, "
-        f"flip test {summary.report['flip_test']}"
+        f"flip test {summary.report['flip_test']}, key frame {summary.report['key_frame']}"
     )
     typer.echo(summary.table)
     if summary.ap_hard is not None:

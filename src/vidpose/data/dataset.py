@@ -42,6 +42,7 @@ from torch.utils.data import Dataset
 
 from ..codec import HeatmapCodec
 from ..config import Config, DataConfig
+from ..errors import ConfigError
 from ..skeleton import PT18
 from .boxes import load_detections
 from .clips import Window, build_windows, clamp_frames, sample_offsets
@@ -120,6 +121,16 @@ class PoseTrackWindows(Dataset):
                 self._cache.popitem(last=False)
         return image
 
+    def _probe_key_frame(self, w: Window, key: np.ndarray) -> np.ndarray:
+        """The key frame as ``data.key_frame`` asks for it (see :class:`vidpose.config.DataConfig`)."""
+        if self.cfg.key_frame == "black":
+            return np.zeros_like(key)
+        if self.cfg.key_frame == "neighbour":
+            n = len(self.sequences[w.sequence].frames)
+            neighbour = w.key_frame + 1 if w.key_frame + 1 < n else w.key_frame - 1
+            return self.load_frame(w.sequence, max(neighbour, 0))
+        raise ConfigError(f"data.key_frame: expected clean, black or neighbour, got {self.cfg.key_frame!r}")
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         w = self.windows[index]
         rng = self.item_rng(index)
@@ -128,6 +139,8 @@ class PoseTrackWindows(Dataset):
             offsets = sample_offsets(self.cfg.frame_offsets, rng)
             frame_ids = clamp_frames(w.key_frame, offsets, len(self.sequences[w.sequence].frames))
         frames = [self.load_frame(w.sequence, f) for f in frame_ids]
+        if not self.train and self.cfg.key_frame != "clean":
+            frames[len(frames) // 2] = self._probe_key_frame(w, frames[len(frames) // 2])
         sample = sample_from_box(frames, w.box, self.codec.input_size, self.cfg.bbox_scale, w.keypoints, rng)
         sample = self.pipeline(sample)
         if sample.input_keypoints is not None:

@@ -224,6 +224,7 @@ def evaluate_split(
         "checkpoint": checkpoint,
         "boxes": cfg.data.val_boxes,
         "flip_test": flip,
+        "key_frame": cfg.data.key_frame,
         "mode": mode,
         "sequences": len(sequences),
         "windows": int(len(pred["keypoints"])),

@@ -109,6 +109,15 @@ class PoseModel(nn.Module):
             return self.encode_frames(clip[:, T // 2])[:, None]
         if self.num_frames != T:
             raise ConfigError(f"the clip has {T} frames, model.num_frames is {self.num_frames}")
+        if self.training and not self.cfg.aux_frame_grad and torch.is_grad_enabled():
+            key = self.key_index
+            aux = torch.cat([clip[:, :key], clip[:, key + 1 :]], dim=1)
+            with torch.no_grad():
+                aux_feats = self.encode_frames(aux.flatten(0, 1)).reshape(
+                    B, T - 1, -1, self.backbone.embed_dim
+                )
+            key_feats = self.encode_frames(clip[:, key])[:, None]
+            return torch.cat([aux_feats[:, :key], key_feats, aux_feats[:, key:]], dim=1)
         feats = self.encode_frames(clip.flatten(0, 1))
         return feats.reshape(B, T, *feats.shape[1:])
 
