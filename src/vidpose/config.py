@@ -212,6 +212,9 @@ class AugmentConfig:
         half_body_min_joints: visible joints needed for the half-body crop.
         half_body_padding: enlargement of the half-body extent (MMPose uses 1.5).
         color_jitter: brightness, contrast and saturation factors drawn in [1 - x, 1 + x]; 0 disables.
+        key_frame_drop_prob: probability that a training window's key frame is replaced by a black image
+            (the labels stay): a design choice beyond METHOD.md that shows the fusion what a lost key frame
+            looks like, so that it learns to fall back on the motion feature. 0 (the default) disables.
     """
 
     flip_prob: float = 0.5
@@ -223,6 +226,7 @@ class AugmentConfig:
     half_body_min_joints: int = 8
     half_body_padding: float = 1.5
     color_jitter: float = 0.2
+    key_frame_drop_prob: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -277,3 +277,19 @@ def test_key_frame_probe_blacks_out_or_replaces_only_the_key_frame(tmp_path):
     # training windows are never probed
     train = _dataset(tmp_path / "d", train=True, key_frame="black")
     assert train[0]["clip"][2].std() > 0
+
+
+def test_key_frame_drop_augmentation_blacks_out_some_training_key_frames(tmp_path):
+    aug = dataclasses.replace(DataConfig().augment, key_frame_drop_prob=0.5, color_jitter=0.0)
+    ds = _dataset(tmp_path, train=True, augment=aug)
+    black = -torch.tensor(DataConfig().mean).view(3, 1, 1) / torch.tensor(DataConfig().std).view(3, 1, 1)
+    dropped = []
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            item = ds[i]
+            is_black = torch.allclose(item["clip"][2], black.expand_as(item["clip"][2]))
+            dropped.append(is_black)
+            assert item["target_weight"].sum() > 0  # the labels stay
+            assert not torch.allclose(item["clip"][1], black.expand_as(item["clip"][1]))
+    assert 0.25 < sum(dropped) / len(dropped) < 0.75

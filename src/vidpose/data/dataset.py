@@ -139,8 +139,12 @@ class PoseTrackWindows(Dataset):
             offsets = sample_offsets(self.cfg.frame_offsets, rng)
             frame_ids = clamp_frames(w.key_frame, offsets, len(self.sequences[w.sequence].frames))
         frames = [self.load_frame(w.sequence, f) for f in frame_ids]
+        key = len(frames) // 2
         if not self.train and self.cfg.key_frame != "clean":
-            frames[len(frames) // 2] = self._probe_key_frame(w, frames[len(frames) // 2])
+            frames[key] = self._probe_key_frame(w, frames[key])
+        drop = self.cfg.augment.key_frame_drop_prob
+        if self.train and drop > 0 and rng.random() < drop:
+            frames[key] = np.zeros_like(frames[key])
         sample = sample_from_box(frames, w.box, self.codec.input_size, self.cfg.bbox_scale, w.keypoints, rng)
         sample = self.pipeline(sample)
         if sample.input_keypoints is not None:
