@@ -52,6 +52,10 @@ class ViTConfig:
         size: nano | tiny | small | base | large | huge.
         embed_dim, depth, num_heads: None = take from the size table.
         mlp_ratio: hidden width of the MLP relative to ``embed_dim``.
+        qkv_bias: the attention's qkv projection has a bias (ViTPose: true).
+        norm_eps: eps of the backbone's LayerNorms (ViTPose 1e-6; Hugging Face VitPose configs store their
+            ``layer_norm_eps``, 1e-12, which ``vidpose convert`` copies here).
+        activation: MLP activation: gelu (exact, ViTPose) | gelu_tanh | relu | silu | quick_gelu.
         patch_size, patch_padding: the patch embedding conv (ViTPose uses 16 and 2).
         drop_path_rate: stochastic depth at the last block (linear ramp from 0).
         grad_checkpointing: recompute block activations in backward to save memory.
@@ -62,6 +66,9 @@ class ViTConfig:
     depth: int | None = None
     num_heads: int | None = None
     mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    norm_eps: float = 1e-6
+    activation: Literal["gelu", "gelu_tanh", "relu", "silu", "quick_gelu"] = "gelu"
     patch_size: int = 16
     patch_padding: int = 2
     drop_path_rate: float = 0.1
@@ -567,6 +574,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 def validate(cfg: Config) -> None:
     """Cross-field checks that a single type cannot express."""
     m, c, d = cfg.model, cfg.codec, cfg.data
+    if not 0.0 < m.vit.norm_eps < 1.0:
+        raise ConfigError(f"model.vit.norm_eps must be in (0, 1), got {m.vit.norm_eps}")
+    if not m.vit.mlp_ratio > 0.0:
+        raise ConfigError(f"model.vit.mlp_ratio must be > 0, got {m.vit.mlp_ratio}")
     if tuple(m.image_size) != tuple(c.input_size):
         raise ConfigError(f"model.image_size {m.image_size} must equal codec.input_size {c.input_size}")
     if len(d.frame_offsets) != m.num_frames:

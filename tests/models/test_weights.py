@@ -130,6 +130,7 @@ def hf_config(head: str, image_size: tuple[int, int] = IMAGE) -> dict:
             "patch_size": [16, 16],
             "num_experts": 1,
             "qkv_bias": True,
+            "layer_norm_eps": 1e-6,  # the ViTPose weights' own eps (transformers' default is 1e-12)
         },
     }
 

@@ -42,7 +42,10 @@ def convert(
     ),
     image_size: str | None = typer.Option(None, "--image-size", help="HxW input (default: the checkpoint's)"),
 ) -> None:
-    """Convert ViTPose / Hugging Face VitPose weights into a vidpose model file."""
+    """Convert ViTPose / Hugging Face VitPose weights into a vidpose model file.
+
+    A Hugging Face folder's config.json is honoured (heads, layer_norm_eps, hidden_act, qkv_bias, image
+    size, decoder, scale_factor, labels); a value vidpose cannot compute the same way is an error."""
     from ..models.serialization import save_model
     from ..models.weights import SOURCE_FORMATS, convert_checkpoint
 
@@ -51,10 +54,11 @@ def convert(
     size = parse_size(image_size) if image_size is not None else None
     model, cfg = convert_checkpoint(source, fmt, frames=frames, num_heads=num_heads, image_size=size)  # type: ignore[arg-type]
     save_model(model, cfg, out)
-    m = cfg.model
+    m, v = cfg.model, cfg.model.vit
     typer.echo(
-        f"wrote {out}: ViT {m.vit.embed_dim}x{m.vit.depth} ({m.vit.num_heads} heads), {m.head.kind} head, "
-        f"{m.num_joints} joints, {m.image_size[0]}x{m.image_size[1]}, T={m.num_frames}"
+        f"wrote {out}: ViT {v.embed_dim}x{v.depth} ({v.num_heads} heads), {m.head.kind} head, "
+        f"{m.num_joints} joints, {m.image_size[0]}x{m.image_size[1]}, T={m.num_frames}; "
+        f"LayerNorm eps {v.norm_eps:g}, {v.activation}, qkv bias {'on' if v.qkv_bias else 'off'}"
     )
 
 

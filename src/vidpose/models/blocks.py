@@ -1,17 +1,23 @@
 """Transformer building blocks shared by the backbone, the MLSME and the SMML.
 
 Legend: B batch, T frames, N tokens per frame (h * w), M context tokens, C channels.
-Every block is pre-norm (LayerNorm eps 1e-6) with residual connections; attention uses
+Every block is pre-norm (LayerNorm eps 1e-6 unless told otherwise) with residual connections; attention uses
 :func:`torch.nn.functional.scaled_dot_product_attention` (the fused kernel where the device has one).
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
 __all__ = [
     "LN_EPS",
+    "ACTIVATIONS",
+    "build_activation",
+    "QuickGELU",
     "Mlp",
     "Attention",
     "CrossAttention",
@@ -23,6 +29,32 @@ __all__ = [
 ]
 
 LN_EPS = 1e-6
+
+#: MLP activations by name: ``gelu`` (exact, erf), ``gelu_tanh`` (tanh approximation), ``relu``, ``silu``,
+#: ``quick_gelu`` (``x * sigmoid(1.702 x)``).
+ACTIVATIONS: tuple[str, ...] = ("gelu", "gelu_tanh", "relu", "silu", "quick_gelu")
+
+
+class QuickGELU(nn.Module):
+    """``x * sigmoid(1.702 x)`` (CLIP's GELU approximation): [...] -> [...]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+def build_activation(name: str) -> nn.Module:
+    """The parameter-free activation module named by one of :data:`ACTIVATIONS`."""
+    if name == "gelu":
+        return nn.GELU()
+    if name == "gelu_tanh":
+        return nn.GELU(approximate="tanh")
+    if name == "relu":
+        return nn.ReLU()
+    if name == "silu":
+        return nn.SiLU()
+    if name == "quick_gelu":
+        return QuickGELU()
+    raise ConfigError(f"unknown activation {name!r}, expected one of {list(ACTIVATIONS)}")
 
 
 def init_transformer_weights(module: nn.Module) -> None:
@@ -37,12 +69,14 @@ def init_transformer_weights(module: nn.Module) -> None:
 
 
 class Mlp(nn.Module):
-    """Two linears with a GELU between: [..., C] -> [..., C_out]."""
+    """Two linears with an activation (GELU unless told otherwise) between: [..., C] -> [..., C_out]."""
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int | None = None) -> None:
+    def __init__(
+        self, in_dim: int, hidden_dim: int, out_dim: int | None = None, activation: str = "gelu"
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(in_dim, hidden_dim)
-        self.act = nn.GELU()
+        self.act = build_activation(activation)
         self.fc2 = nn.Linear(hidden_dim, out_dim or in_dim)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -114,14 +148,26 @@ class Block(nn.Module):
     """Pre-norm transformer block (ViT / ViTPose): x [B, N, C] -> [B, N, C].
 
     ``x = x + drop_path(attn(norm1(x)))``; ``x = x + drop_path(mlp(norm2(x)))``.
+    ``qkv_bias``, ``norm_eps`` (both LayerNorms) and ``activation`` (the MLP's, one of :data:`ACTIVATIONS`)
+    default to ViTPose's choices.
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        *,
+        qkv_bias: bool = True,
+        norm_eps: float = LN_EPS,
+        activation: str = "gelu",
+    ) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.attn = Attention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), activation=activation)
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: Tensor) -> Tensor:

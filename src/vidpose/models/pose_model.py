@@ -63,6 +63,9 @@ class PoseModel(nn.Module):
             depth=v.depth,
             num_heads=v.num_heads,
             mlp_ratio=v.mlp_ratio,
+            qkv_bias=v.qkv_bias,
+            norm_eps=v.norm_eps,
+            activation=v.activation,
             drop_path_rate=v.drop_path_rate,
             grad_checkpointing=v.grad_checkpointing,
         )

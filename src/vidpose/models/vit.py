@@ -52,6 +52,10 @@ class VisionTransformer(nn.Module):
         patch_size, patch_padding: the patch-embedding conv (ViTPose: 16 and 2; 256x192 -> a 16x12 grid).
         embed_dim, depth, num_heads: width C, number of blocks, attention heads.
         mlp_ratio: MLP hidden width relative to C.
+        qkv_bias: the attention's ``qkv`` projection has a bias (ViTPose: yes).
+        norm_eps: eps of every LayerNorm of the backbone (the blocks' and ``last_norm``; ViTPose: 1e-6,
+            Hugging Face VitPose configs: 1e-12).
+        activation: the MLPs' activation, one of ``blocks.ACTIVATIONS`` (ViTPose: exact ``gelu``).
         drop_path_rate: stochastic depth of the last block; block i gets ``rate * i / (depth - 1)``.
         grad_checkpointing: recompute each block in backward (training only) to save memory.
     """
@@ -65,6 +69,9 @@ class VisionTransformer(nn.Module):
         depth: int = 12,
         num_heads: int = 12,
         mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        norm_eps: float = LN_EPS,
+        activation: str = "gelu",
         drop_path_rate: float = 0.0,
         grad_checkpointing: bool = False,
     ) -> None:
@@ -85,8 +92,19 @@ class VisionTransformer(nn.Module):
         self.patch_embed.proj = nn.Conv2d(3, embed_dim, patch_size, stride=patch_size, padding=patch_padding)
         self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, embed_dim))
         rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear ramp 0 -> rate
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, drop_path=r) for r in rates)
-        self.last_norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.blocks = nn.ModuleList(
+            Block(
+                embed_dim,
+                num_heads,
+                mlp_ratio,
+                drop_path=r,
+                qkv_bias=qkv_bias,
+                norm_eps=norm_eps,
+                activation=activation,
+            )
+            for r in rates
+        )
+        self.last_norm = nn.LayerNorm(embed_dim, eps=norm_eps)
 
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         self.apply(init_transformer_weights)

@@ -8,7 +8,9 @@ Two sources are understood, told apart by their keys (:func:`detect_source`):
 - ``hf-vitpose``: a Hugging Face transformers ``VitPoseForPoseEstimation`` folder (``config.json`` +
   ``model.safetensors``): ``backbone.embeddings.*``, ``backbone.encoder.layer.{i}.*`` with separate query, key
   and value projections (fused here into ``qkv``), ``backbone.layernorm`` and ``head.*``. Its
-  ``position_embeddings`` also keep the class-token slot and are folded the same way.
+  ``position_embeddings`` also keep the class-token slot and are folded the same way. Its ``config.json``
+  is read, checked against the weights and carried into the vidpose config (``model.vit.norm_eps`` etc.)
+  by ``models/hf_config.py``.
 
 ViTPose+ checkpoints (mixture-of-experts MLPs with "part features", ``mlp.experts.*``) are refused with a
 clear error. Every key is renamed through a table; a key no table knows is an error that names it.
@@ -37,6 +39,7 @@ from torch import Tensor, nn
 
 from ..config import CodecConfig, Config, DataConfig, ModelConfig, validate
 from ..errors import CheckpointError, ConfigError
+from .hf_config import check_hf_weights, hf_vitpose_base_config, parse_hf_vitpose_config
 from .vit import VIT_SIZES, conv_grid_size
 
 if TYPE_CHECKING:
@@ -235,23 +238,17 @@ def convert_hf_vitpose(
 ) -> dict[str, Tensor]:
     """Hugging Face ``VitPoseForPoseEstimation`` weights (+ its ``config.json`` as a dict) -> vidpose keys.
 
-    ``attention.attention.{query,key,value}`` are concatenated (in that order) into ``attn.qkv``; without a
-    qkv bias (``qkv_bias: false``) a zero bias is written, which computes the same. ``position_embeddings``
-    keep the class slot in this format too and are folded like ViTPose's. The config's
-    ``backbone_config.image_size`` and ``patch_size`` must agree with the position grid; ``num_experts > 1``
-    (ViTPose+) is refused.
+    ``attention.attention.{query,key,value}`` are concatenated (in that order) into ``attn.qkv``
+    (no ``attn.qkv.bias`` when ``qkv_bias`` is false: the model is then built without one).
+    ``position_embeddings`` keep the class slot in this format too and are folded like ViTPose's.
+    The config is read by :func:`parse_hf_vitpose_config` and must describe these weights: ``hidden_size``,
+    ``num_channels``, ``patch_size``, ``num_hidden_layers``, ``mlp_ratio``, ``qkv_bias``, the decoder kind
+    (``use_simple_decoder``), the number of labels and the position grid of ``image_size``; a disagreement is
+    a :class:`CheckpointError` naming the config.json field.
     """
+    spec = parse_hf_vitpose_config(hf_config, where)
     state_dict = unwrap_state_dict(state_dict, where)
     keys = list(state_dict)
-    backbone_cfg = hf_config.get("backbone_config") or {}
-    if not isinstance(backbone_cfg, Mapping):
-        raise CheckpointError(f"{where}: config.json backbone_config must be a mapping")
-    num_experts = backbone_cfg.get("num_experts", 1)
-    if isinstance(num_experts, int) and num_experts > 1:
-        raise CheckpointError(
-            f"{where}: config.json has num_experts={num_experts} (ViTPose+ mixture-of-experts with part "
-            "features); not supported: use a plain ViTPose checkpoint"
-        )
     _refuse_moe(keys, where)
     out: dict[str, Tensor] = {}
     qkv: dict[tuple[int, str], dict[str, Tensor]] = {}
@@ -280,38 +277,8 @@ def convert_hf_vitpose(
         out[f"backbone.blocks.{layer}.attn.qkv.{kind}"] = torch.cat(
             [parts["query"], parts["key"], parts["value"]], dim=0
         )
-    for layer in sorted({layer for layer, _ in qkv}):
-        bias_key = f"backbone.blocks.{layer}.attn.qkv.bias"
-        weight = out.get(f"backbone.blocks.{layer}.attn.qkv.weight")
-        if bias_key not in out and weight is not None:
-            out[bias_key] = weight.new_zeros(weight.shape[0])
-    image_size = backbone_cfg.get("image_size")
-    if image_size is not None:
-        grid = _hf_grid(backbone_cfg, where)
-        n = out["backbone.pos_embed"].shape[1]
-        if grid[0] * grid[1] != n:
-            raise CheckpointError(
-                f"{where}: config.json image_size {image_size} gives a {grid[0]}x{grid[1]} grid but "
-                f"position_embeddings hold {n} + 1 tokens"
-            )
+    check_hf_weights(spec, out, where)
     return out
-
-
-def _hf_grid(backbone_cfg: Mapping[str, object], where: str) -> tuple[int, int]:
-    """(h, w) patch grid of a Hugging Face VitPose backbone config (padding 2, as in its patch embedding)."""
-
-    def pair(v: object, name: str) -> tuple[int, int]:
-        if isinstance(v, int):
-            return v, v
-        if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) for x in v):
-            return int(v[0]), int(v[1])
-        raise CheckpointError(f"{where}: config.json backbone_config.{name} = {v!r}, expected [H, W]")
-
-    size = pair(backbone_cfg.get("image_size", [256, 192]), "image_size")
-    patch = pair(backbone_cfg.get("patch_size", [16, 16]), "patch_size")
-    if patch[0] != patch[1]:
-        raise CheckpointError(f"{where}: non-square patch_size {patch} is not supported")
-    return conv_grid_size(size, patch[0], 2)
 
 
 # --------------------------------------------------------------------------------------- geometry
@@ -375,14 +342,15 @@ def infer_model_config(
 ) -> ModelConfig:
     """The :class:`ModelConfig` that the converted backbone + head weights describe.
 
-    Read off the weights: width C and patch size (patch-embedding conv), depth (blocks), MLP ratio, head kind
-    (deconv layers present -> classic, else simple), deconv channels and count, final kernel, K joints.
+    Read off the weights: width C and patch size (patch-embedding conv), depth (blocks), MLP ratio, qkv bias
+    (``attn.qkv.bias`` present), head kind (deconv layers present -> classic, else simple), deconv channels
+    and count, final kernel, K joints.
     Heads: ``num_heads``, else the ``VIT_SIZES`` row with the same (width, depth), else ``C // 64``.
     Image size: ``image_size``, else the position grid times the patch size (ViTPose: 16x12 -> 256x192).
     The checkpoint's grid: :func:`infer_source_grid` with ``source_grid`` as hint and ``image_size``'s grid as
     fallback.
     ``frames`` = T: 1 builds the single-frame model, T > 1 the temporal one (its new modules keep their init).
-    Other fields come from ``base`` (default: ``ModelConfig()``).
+    Other fields (LayerNorm eps, activation, ...) come from ``base`` (default: ``ModelConfig()``).
     """
     if frames < 1:
         raise ConfigError(f"frames must be >= 1, got {frames}")
@@ -400,6 +368,10 @@ def infer_model_config(
     if block_ids != set(range(depth)):
         raise CheckpointError(f"backbone blocks are not numbered 0..{depth - 1}: {sorted(block_ids)}")
     mlp_ratio = converted["backbone.blocks.0.mlp.fc1.weight"].shape[0] / embed_dim
+    base = base if base is not None else ModelConfig()
+    qkv_bias = base.vit.qkv_bias
+    if "backbone.blocks.0.attn.qkv.weight" in converted:
+        qkv_bias = "backbone.blocks.0.attn.qkv.bias" in converted
 
     sizes = VIT_SIZES
     size_name = next(
@@ -412,7 +384,6 @@ def infer_model_config(
     if size_name is None:
         size_name = next((n for n, r in sizes.items() if r["embed_dim"] == embed_dim), next(iter(sizes)))
 
-    base = base if base is not None else ModelConfig()
     vit = replace(
         base.vit,
         size=size_name,
@@ -420,6 +391,7 @@ def infer_model_config(
         depth=depth,
         num_heads=num_heads,
         mlp_ratio=mlp_ratio,
+        qkv_bias=qkv_bias,
         patch_size=patch,
     )
 
@@ -606,6 +578,8 @@ def convert_checkpoint(
 ) -> tuple[PoseModel, Config]:
     """Read a ViTPose ``.pth`` or a Hugging Face VitPose folder and return ``(model in eval mode, config)``.
 
+    A Hugging Face folder's ``config.json`` fixes what the weights' shapes do not (heads, LayerNorm eps,
+    activation, qkv bias, input size, the simple decoder's upsampling; see :func:`parse_hf_vitpose_config`).
     The position grid is resampled (bicubic, explicit (h, w)) when ``image_size`` differs from the
     checkpoint's;
     backbone and head are loaded strictly; with ``frames`` > 1 the temporal modules keep their initialisation,
@@ -618,15 +592,16 @@ def convert_checkpoint(
         converted = convert_vitpose(read_vitpose_file(source), str(source))
     elif fmt == "hf-vitpose":
         tensors, hf_config = read_hf_vitpose_folder(source)
+        spec = parse_hf_vitpose_config(hf_config, str(source))
         converted = convert_hf_vitpose(tensors, hf_config, str(source))
-        backbone_cfg = hf_config.get("backbone_config") or {}
-        if isinstance(backbone_cfg, dict) and "image_size" in backbone_cfg:
-            src_grid = _hf_grid(backbone_cfg, str(source))
-        scale = hf_config.get("scale_factor", 4)
-        if hf_config.get("use_simple_decoder") and scale != 4:
-            if not isinstance(scale, int) or scale < 1 or scale & (scale - 1):
-                raise CheckpointError(f"{source}: config.json scale_factor {scale!r} is not a power of two")
-            base = replace(base, head=replace(base.head, num_deconv=scale.bit_length() - 1))
+        if num_heads is not None and num_heads != spec.num_attention_heads:
+            raise ConfigError(
+                f"num_heads {num_heads} disagrees with {source}: config.json "
+                f"backbone_config.num_attention_heads = {spec.num_attention_heads} (leave it out)"
+            )
+        num_heads, src_grid = spec.num_attention_heads, spec.grid
+        image_size = image_size if image_size is not None else spec.image_size
+        base = hf_vitpose_base_config(spec, base)
     else:
         raise ConfigError(f"unknown source format {fmt!r}, expected one of {list(SOURCE_FORMATS)}")
     model_cfg = infer_model_config(
