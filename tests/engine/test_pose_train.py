@@ -228,3 +228,8 @@ def test_init_from_a_single_frame_checkpoint(synth_root, tmp_path):
     )
     with pytest.raises(CheckpointError, match="unexpected"):
         init_from_checkpoint(build_model(cfg.model), tmp_path / "deeper.safetensors")
+    # settings that weights do not carry (an HF-converted file's eps, the activation) must agree
+    eps = dataclasses.replace(single_cfg.model, vit=dataclasses.replace(single_cfg.model.vit, norm_eps=1e-12))
+    save_model(build_model(eps), dataclasses.replace(single_cfg, model=eps), tmp_path / "eps.safetensors")
+    with pytest.raises(CheckpointError, match=r"model.vit.norm_eps=1e-12"):
+        init_from_checkpoint(build_model(cfg.model), tmp_path / "eps.safetensors")

@@ -45,6 +45,10 @@ def pose_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, tor
     return unwrap(model).loss(outputs, batch["target"], batch["target_weight"])
 
 
+#: Backbone settings that change the numbers without changing any weight's shape.
+NUMERIC_VIT_FIELDS = ("norm_eps", "activation", "qkv_bias", "patch_padding", "num_heads")
+
+
 def init_from_checkpoint(model: nn.Module, path: str | Path) -> None:
     """Initialise ``model.backbone`` and ``model.head`` from a vidpose model file (e.g. a ViTPose checkpoint
     converted with ``vidpose convert``); the temporal modules keep their (zero-fusion) initialisation."""
@@ -54,7 +58,17 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> None:
             f"model.init_from: {path} not found; convert an official ViTPose checkpoint first with "
             "`vidpose convert vitpose.pth OUT.safetensors --format vitpose`"
         )
-    source, _ = load_model(path)
+    source, source_cfg = load_model(path)
+    target_vit = getattr(getattr(model, "cfg", None), "vit", None)
+    if target_vit is not None:
+        # Weights alone do not carry these: a mismatch would silently change every number.
+        for name in NUMERIC_VIT_FIELDS:
+            theirs, ours = getattr(source_cfg.model.vit, name), getattr(target_vit, name)
+            if theirs != ours:
+                raise CheckpointError(
+                    f"model.init_from: {path} was built with model.vit.{name}={theirs!r}, the recipe says "
+                    f"{ours!r}; set model.vit.{name}={theirs!r} in the recipe (or an override)"
+                )
     state = {k: v for k, v in source.state_dict().items() if k.startswith(("backbone.", "head."))}
     load_backbone_and_head(model, state, where=str(path))
 
