@@ -296,8 +296,9 @@ class VideoPoseEstimator:
         batch_size: windows per model call; None = ``cfg.eval.batch_size``.
         amp: autocast with ``amp_dtype`` (bfloat16 on CPU and CUDA, float16 on CUDA).
         detect_every: run the box source on every K-th frame only; tracks predict the boxes in between.
-        share_features: stabilised crops and a per-(frame, crop) backbone feature cache; False recomputes the
-            backbone for every frame of every window.
+        share_features: stabilised crops and a per-(frame, crop) backbone feature cache (faster; the held
+            crops differ from the key-frame crops of training, which costs accuracy); False (the default)
+            crops every window from its key frame's box, exactly as ``vidpose evaluate`` does.
         tracker_cfg: None = ``cfg.tracker``.
         num_frames: T frames per window; None = the model's (see "Frames per window").
         frames_per_batch: key frames gathered before a model call (more = larger batches, a longer delay).
@@ -313,7 +314,7 @@ class VideoPoseEstimator:
         batch_size: int | None = None,
         amp: bool = False,
         detect_every: int = 1,
-        share_features: bool = True,
+        share_features: bool = False,
         tracker_cfg: TrackerConfig | None = None,
         num_frames: int | None = None,
         frames_per_batch: int = 4,
