@@ -60,12 +60,17 @@ PROBES = ("black", "neighbour")
 COLUMNS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
 
 
-def _run(cmd: list[str], log: Path, threads: int) -> None:
+def _run(cmd: list[str], log: Path, threads: int) -> bool:
+    """Run ``cmd`` with ``threads`` torch threads, appending its output to ``log``; False if it failed (the
+    failure is printed and the protocol goes on: a re-run redoes only what is missing)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"[{time.strftime('%H:%M:%S')}] {' '.join(cmd)}  (log: {log})", flush=True)
     with log.open("a") as f:
-        subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+    if code:
+        print(f"[{time.strftime('%H:%M:%S')}] FAILED (exit {code}), see {log}", flush=True)
+    return code == 0
 
 
 def vidpose(*args: str) -> list[str]:
@@ -88,14 +93,14 @@ def stage2_runs(only: list[str] | None) -> list[tuple[str, int]]:
     return [(v, s) for v, s in runs if not only or v in only or run_name(v, s) in only]
 
 
-def train_stage2(variant: str, seed: int, steps: int | None, threads: int) -> None:
+def train_stage2(variant: str, seed: int, steps: int | None, threads: int) -> bool:
     out = STAGE2_DIR / run_name(variant, seed)
     if (REPO / out / "model_last.safetensors").is_file():
-        return
+        return True
     overrides = [*VARIANTS[variant], f"train.seed={seed}", f"train.out_dir={out}"]
     overrides += [f"train.max_steps={steps}"] if steps else []
     cmd = vidpose("train", STAGE2, *overrides, "--no-eval", "--no-progress")
-    _run(cmd, REPO / out / "stdout.log", threads)
+    return _run(cmd, REPO / out / "stdout.log", threads)
 
 
 def evaluate(run: Path, condition: str, threads: int) -> None:
@@ -211,6 +216,15 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
         "train min | infer ms/window |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    init = {c: _report(STAGE1_DIR, c) for c in ("clean", *PROBES)}
+    if all(init.values()):
+        data["stage1"]["test"] = {c: r["ap"]["table"] for c, r in init.items()}
+        hard = init["clean"].get("ap_hard", {}).get("table", {}).get("Total", float("nan"))
+        lines.append(
+            f"| stage 1 (the common init) | {init['clean']['ap']['table']['Total']:.1f} | {hard:.1f} "
+            f"| {init['black']['ap']['table']['Total']:.1f} | {init['neighbour']['ap']['table']['Total']:.1f} "
+            "| | | |"
+        )
     for variant in MAIN:
         lines.append(
             f"| {variant} | {_mean_std(values(variant, 'clean', 'ap'))} "
@@ -277,13 +291,16 @@ def main() -> None:
         t = time.time()
         if not (REPO / STAGE1_DIR / "model_last.safetensors").is_file():
             _run(vidpose("train", STAGE1, "--no-progress"), REPO / STAGE1_DIR / "stdout.log", threads=2)
+        for cond in ("clean", *PROBES):
+            evaluate(STAGE1_DIR, cond, threads=2)
         wall["stage1"] = (time.time() - t) / 60
         t = time.time()
         runs = stage2_runs(args.only)
 
         def job(item: tuple[str, int]) -> None:
             variant, seed = item
-            train_stage2(variant, seed, args.steps, threads)
+            if not train_stage2(variant, seed, args.steps, threads):
+                return
             run = STAGE2_DIR / run_name(variant, seed)
             for cond in ("clean", *(PROBES if variant in MAIN else ())):
                 evaluate(run, cond, threads)
