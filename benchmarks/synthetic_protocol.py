@@ -222,8 +222,8 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
         hard = init["clean"].get("ap_hard", {}).get("table", {}).get("Total", float("nan"))
         lines.append(
             f"| stage 1 (the common init) | {init['clean']['ap']['table']['Total']:.1f} | {hard:.1f} "
-            f"| {init['black']['ap']['table']['Total']:.1f} | {init['neighbour']['ap']['table']['Total']:.1f} "
-            "| | | |"
+            f"| {init['black']['ap']['table']['Total']:.1f} "
+            f"| {init['neighbour']['ap']['table']['Total']:.1f} | | | |"
         )
     for variant in MAIN:
         lines.append(
