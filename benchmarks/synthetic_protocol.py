@@ -46,6 +46,7 @@ VARIANTS: dict[str, list[str]] = {
     "single_frame": ["model.temporal=false"],
     "no_frame_mask": ["model.mlsme.use_frame_mask=false"],
     "no_pose_recon": ["model.loss.use_pose_recon=false"],
+    "key_frame_drop": ["data.augment.key_frame_drop_prob=0.2"],
     "fusion_sum": ["model.smml.fusion=sum"],
     "no_cube_mask": ["model.mlsme.use_cube_mask=false"],
     "no_context_recon": ["model.loss.use_context_recon=false"],
@@ -53,7 +54,6 @@ VARIANTS: dict[str, list[str]] = {
     "fusion_cross_attention": ["model.smml.fusion=cross_attention"],
     "frames3": ["model.num_frames=3", "data.frame_offsets=[-1,0,1]"],
     "aux_frame_grad": ["model.aux_frame_grad=true"],
-    "key_frame_drop": ["data.augment.key_frame_drop_prob=0.2"],
 }
 MAIN = ("full", "single_frame")
 PROBES = ("black", "neighbour")
