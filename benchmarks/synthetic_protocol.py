@@ -103,13 +103,14 @@ def train_stage2(variant: str, seed: int, steps: int | None, threads: int) -> bo
     return _run(cmd, REPO / out / "stdout.log", threads)
 
 
-def evaluate(run: Path, condition: str, threads: int) -> None:
-    out = run / f"test_{condition}"
+def evaluate(run: Path, condition: str, threads: int, readout: str = "fused") -> None:
+    out = run / (f"test_{condition}" if readout == "fused" else f"test_{condition}_{readout}")
     if (REPO / out / "report.json").is_file():
         return
     cmd = vidpose(
         "evaluate", str(run / "config.yaml"), "-c", str(run / "model_last.safetensors"), "--boxes", "gt",
-        "--no-flip", "--key-frame", condition, "--out", str(out), "data.val_ann=test/annotations",
+        "--no-flip", "--key-frame", condition, "--readout", readout, "--out", str(out),
+        "data.val_ann=test/annotations",
     )  # fmt: skip
     _run(cmd, REPO / run / "stdout.log", threads)
 
@@ -159,6 +160,8 @@ def _mean_std(values: list[float]) -> str:
 
 def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str, float]) -> None:
     data: dict = {"stage1": {"minutes": stage1_minutes}, "runs": {}}
+    logs = RESULTS / "synthetic_protocol"
+    logs.mkdir(parents=True, exist_ok=True)
     for variant, seed in stage2_runs(None):
         run = STAGE2_DIR / run_name(variant, seed)
         if not (REPO / run / "model_last.safetensors").is_file():
@@ -175,10 +178,8 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
                     "ms_per_window": 1000.0 * rep["seconds"] / max(rep["windows"], 1),
                 }
         data["runs"][run_name(variant, seed)] = entry
-        logs = RESULTS / "synthetic_protocol"
-        logs.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO / run / "log.jsonl", logs / f"{run_name(variant, seed)}.jsonl")
-    shutil.copyfile(REPO / STAGE1_DIR / "log.jsonl", RESULTS / "synthetic_protocol" / "stage1_pretrain.jsonl")
+    shutil.copyfile(REPO / STAGE1_DIR / "log.jsonl", logs / "stage1_pretrain.jsonl")
 
     def values(variant: str, cond: str, key: str, col: str = "Total") -> list[float]:
         out = []
@@ -231,8 +232,17 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
             f"| {_mean_std(values(variant, 'clean', 'ap_hard'))} "
             f"| {_mean_std(values(variant, 'black', 'ap'))} "
             f"| {_mean_std(values(variant, 'neighbour', 'ap'))} "
-            f"| {_mean_std(cost(variant, 's_per_step'))[:4]} | {_mean_std(cost(variant, 'minutes'))} "
+            f"| {np.mean(cost(variant, 's_per_step')) if cost(variant, 's_per_step') else float('nan'):.2f} "
+            f"| {_mean_std(cost(variant, 'minutes'))} "
             f"| {_mean_std(infer(variant))} |"
+        )
+    motion = {c: _report(STAGE2_DIR / run_name("full", 0), f"{c}_motion") for c in ("clean", "black")}
+    if all(motion.values()):
+        data["motion_readout_full_s0"] = {c: r["ap"]["table"] for c, r in motion.items()}
+        lines.append(
+            f"| full, seed 0, motion head alone (diagnostic) | {motion['clean']['ap']['table']['Total']:.1f} "
+            f"| {motion['clean'].get('ap_hard', {}).get('table', {}).get('Total', float('nan')):.1f} "
+            f"| {motion['black']['ap']['table']['Total']:.1f} | | | | |"
         )
     lines += [
         "",
@@ -304,6 +314,9 @@ def main() -> None:
             run = STAGE2_DIR / run_name(variant, seed)
             for cond in ("clean", *(PROBES if variant in MAIN else ())):
                 evaluate(run, cond, threads)
+            if variant == "full" and seed == 0:  # what the motion branch knows by itself
+                for cond in ("clean", "black"):
+                    evaluate(run, cond, threads, readout="motion")
 
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(job, runs))

@@ -292,3 +292,19 @@ def test_no_backbone_gradient_through_auxiliary_frames_is_a_training_speed_switc
     others = [n for n in grads[0] if not n.startswith("backbone.")]
     assert backbone and all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in others)
     assert any(not torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in backbone)
+
+
+def test_motion_readout_returns_the_motion_branch_heatmaps():
+    model = build(small_cfg()).eval()
+    x = clip()
+    with torch.no_grad():
+        fused = model(x)
+        feats = model._encode_clip(x)
+        motion = model.motion_head(model.mlsme(feats)["motion"], model.grid)
+        model.readout = "motion"
+        torch.testing.assert_close(model(x), motion, rtol=0, atol=0)
+    assert not torch.equal(fused, motion)
+    with pytest.raises(ConfigError, match="fused or motion"):
+        model.readout = "spatial"
+    with pytest.raises(ConfigError, match="use_pose_recon"):
+        build(small_cfg(temporal=False)).readout = "motion"

@@ -43,6 +43,9 @@ def evaluate_cmd(
     key_frame: str = typer.Option(
         None, "--key-frame", help="corruption probe: clean, black or neighbour; default: data.key_frame"
     ),
+    readout: str = typer.Option(
+        "fused", "--readout", help="fused (the model) or motion (diagnostic: the motion branch's own head)"
+    ),
     overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. data.root=/data/pt18"),
 ) -> None:
     """Evaluate a checkpoint on the validation split: PoseTrack table, report.json, per-joint AP chart."""
@@ -52,6 +55,7 @@ def evaluate_cmd(
 
     cfg = load_config(config, [*(overrides or []), *([f"data.key_frame={key_frame}"] if key_frame else [])])
     model, _ = load_model(checkpoint, device=device)
+    model.readout = readout
     out = out or Path(cfg.train.out_dir) / "eval"
     summary = evaluate_split(
         model, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, checkpoint=str(checkpoint)

@@ -225,6 +225,7 @@ def evaluate_split(
         "boxes": cfg.data.val_boxes,
         "flip_test": flip,
         "key_frame": cfg.data.key_frame,
+        "readout": getattr(model, "readout", "fused"),
         "mode": mode,
         "sequences": len(sequences),
         "windows": int(len(pred["keypoints"])),

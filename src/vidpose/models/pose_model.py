@@ -53,6 +53,7 @@ class PoseModel(nn.Module):
         self.temporal = cfg.temporal
         self.num_frames = cfg.num_frames
         self.key_index = cfg.num_frames // 2
+        self._readout = "fused"
         v = cfg.vit
         self.backbone: VisionTransformer = create_vit(
             v.size,
@@ -103,7 +104,23 @@ class PoseModel(nn.Module):
         if not self.temporal:
             return self.head(spatial, self.grid)
         motion = self.mlsme(feats)["motion"]
+        if self.readout == "motion":
+            return self.motion_head(motion, self.grid)
         return self.head(self.smml(spatial, motion), self.grid)
+
+    @property
+    def readout(self) -> str:
+        """Which heatmaps inference returns: "fused" (the model's output) or "motion" (the pose
+        reconstruction head on Fm alone, a diagnostic of what the motion branch knows by itself)."""
+        return self._readout
+
+    @readout.setter
+    def readout(self, value: str) -> None:
+        if value not in ("fused", "motion"):
+            raise ConfigError(f"readout: expected fused or motion, got {value!r}")
+        if value == "motion" and not hasattr(self, "motion_head"):
+            raise ConfigError("readout motion needs a temporal model trained with model.loss.use_pose_recon")
+        self._readout = value
 
     def _encode_clip(self, clip: Tensor) -> Tensor:
         """clip [B, T, 3, H, W] -> feats [B, T, N, C] (single-frame mode: only the key frame, T' = 1)."""
