@@ -1,73 +1,50 @@
-"""The bundled model on synthetic clips it has never seen: the demo (reduced), keypoint accuracy with GT
-boxes, and identities kept by the tracker from noisy detections.
+"""The two bundled demo models: they load, are what their names say, are small together, and work on
+synthetic clips they have never seen (keypoints near the truth with GT boxes; identities kept by the tracker
+from noisy detections). The demo itself is tested in test_demo.py.
 
-Thresholds are set from what the committed model measures (numbers below) with a margin for platform
-differences; a broken crop, decoder, flip test, tracker or checkpoint drops far below them.
+No AP value is asserted: the floors below only catch a broken crop, decoder, flip test, tracker or
+checkpoint, whatever the models' training. An untrained model of the same architecture has PCKh@0.5 0.7 %.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
 from vidpose.data.posetrack import read_predictions, read_sequences
 from vidpose.data.synthetic import SynthConfig, generate_split
-from vidpose.data.video_io import open_source
-from vidpose.evaluation import evaluate_ap, evaluate_mota
-from vidpose.inference.demo import bundled_checkpoint, run_demo
+from vidpose.evaluation import evaluate_mota
+from vidpose.inference.demo import MODELS, bundled_checkpoint
 from vidpose.inference.outputs import predict_to_files
 from vidpose.inference.pipeline import VideoPoseEstimator
+from vidpose.models.serialization import load_model
 
 FRAMES = 12
-# Measured with the committed model (2026-11-24): demo clip AP 4.8; GT boxes PCKh@0.5 28.5 %, AP 14.5;
-# detections + tracker: MOTA -44.5 with 13 id switches for 656 GT objects. An untrained model of the same
-# architecture: PCKh 0.7 %, AP 0.05. The bundled nano model is weak (see the README), so MOTA is dominated
-# by pose misses; the MOTA floor and the switch budget catch a tracker that fragments or swaps identities
-# (one new id per frame adds about one switch per GT object, i.e. about -100 MOTA).
-AP_DEMO_MIN = 2.0
-PCKH_GT_MIN = 0.20
-AP_GT_MIN = 8.0
-MOTA_MIN = -60.0
+PCKH_GT_MIN = 0.05
+# Identity switches (summed over joints, as poseval counts them) per GT joint object; one new id per frame
+# adds about one switch per object.
 SWITCH_FRACTION_MAX = 0.05
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    """Two unseen synthetic test clips (a seed the model was not trained or validated on)."""
+    """Two unseen synthetic test clips (a seed the models were not trained or validated on)."""
     root = tmp_path_factory.mktemp("clips")
     generate_split(root, "test", 2, 99, SynthConfig(frames_per_clip=FRAMES))
     return root, read_sequences(root / "test" / "annotations")
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    return run_demo(out, clips=1, frames=FRAMES, seed=7)
-
-
-def test_bundled_checkpoint_is_small_and_loads():
-    path = bundled_checkpoint()
-    assert path.stat().st_size <= 10 * 1024 * 1024
-    estimator = VideoPoseEstimator(path, detector="whole")
-    assert estimator.cfg.name == "synthetic_nano" and estimator.cfg.model.temporal
-
-
-def test_demo_writes_video_predictions_and_metrics(demo):
-    (video,) = demo.videos
-    source = open_source(video)
-    frames = list(source)
-    assert len(frames) == FRAMES
-    assert frames[0][1].shape[1] == 2 * 384  # prediction | ground truth side by side
-    (pred,) = demo.predictions
-    assert len(read_predictions(pred).frames) == FRAMES
-    for name in ("total_AP_metrics.json", "total_MOT_metrics.json", "table.txt"):
-        assert (demo.out_dir / "metrics" / name).is_file()
-    ap = json.loads((demo.out_dir / "metrics" / "total_AP_metrics.json").read_text())
-    assert len(ap["ap"]) == 16 and ap["names"]["15"] == "total"
-    assert demo.metrics["ap_total"] == pytest.approx(ap["ap"][-1])
-    assert demo.metrics["ap_total"] > AP_DEMO_MIN, demo.table
+def test_bundled_models_load_are_small_and_comparable():
+    paths = {name: bundled_checkpoint(name) for name in MODELS}
+    assert sum(p.stat().st_size for p in paths.values()) <= 10 * 1024 * 1024
+    cfgs = {name: load_model(path).config for name, path in paths.items()}
+    assert cfgs["temporal"].model.temporal and cfgs["temporal"].model.num_frames == 5
+    assert not cfgs["single_frame"].model.temporal
+    # a fair comparison: the same backbone at the same input size
+    t, s = cfgs["temporal"], cfgs["single_frame"]
+    assert t.model.vit == s.model.vit and t.codec.input_size == s.codec.input_size
+    estimator = VideoPoseEstimator(paths["single_frame"], detector="whole")
+    assert estimator.offsets == (0,)
 
 
 def _pckh(gt_seqs, pred_seqs) -> float:
@@ -86,22 +63,21 @@ def _pckh(gt_seqs, pred_seqs) -> float:
     return hits / total
 
 
-def test_keypoints_land_near_the_truth_with_gt_boxes(clips, tmp_path):
+@pytest.mark.parametrize("model", MODELS)
+def test_keypoints_land_near_the_truth_with_gt_boxes(model, clips, tmp_path):
     root, sequences = clips
-    estimator = VideoPoseEstimator(bundled_checkpoint(), boxes="gt")
+    estimator = VideoPoseEstimator(bundled_checkpoint(model), boxes="gt")
     preds = []
     for seq in sequences:
         summary = predict_to_files(estimator, seq.source, tmp_path, root=root, write_video=False)
         preds.append(read_predictions(summary.paths["posetrack"]))
     pck = _pckh(sequences, preds)
-    ap = evaluate_ap(sequences, preds).ap[-1]
     assert pck > PCKH_GT_MIN, pck
-    assert ap > AP_GT_MIN, ap
 
 
 def test_tracker_keeps_identities_from_noisy_detections(clips, tmp_path):
     root, sequences = clips
-    estimator = VideoPoseEstimator(bundled_checkpoint(), boxes=root / "test" / "detections.json")
+    estimator = VideoPoseEstimator(bundled_checkpoint("temporal"), boxes=root / "test" / "detections.json")
     preds = []
     for seq in sequences:
         summary = predict_to_files(estimator, seq.source, tmp_path, root=root, write_video=False)
@@ -111,5 +87,4 @@ def test_tracker_keeps_identities_from_noisy_detections(clips, tmp_path):
     mot = evaluate_mota(sequences, preds)
     switches = int(mot.num_switches.sum())
     objects = int(mot.num_objects.sum())
-    assert mot.mota[-1] > MOTA_MIN, mot.mota
     assert switches <= SWITCH_FRACTION_MAX * objects, (switches, objects)

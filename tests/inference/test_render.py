@@ -10,8 +10,11 @@ from vidpose.inference.render import (
     TENTATIVE_COLOUR,
     draw_poses,
     mark_frame,
+    scale_poses,
     side_by_side,
+    titled_panels,
     track_colour,
+    upscale_frame,
 )
 from vidpose.skeleton import PT18
 
@@ -87,3 +90,41 @@ def test_side_by_side_and_mark_frame():
     assert marked[119, 80].tolist() == [255, 0, 0] and marked[60, 0].tolist() == [255, 0, 0]
     assert marked[60, 80].tolist() == [0, 0, 0]  # the inside is untouched
     assert (marked[4:40, 4:100] != 0).any()  # the tag
+
+
+def test_upscale_frame_and_scale_poses_keep_points_on_their_pixels():
+    frame = np.zeros((30, 40, 3), np.uint8)
+    frame[10, 20] = 255
+    big = upscale_frame(frame, 2.0)
+    assert big.shape == (60, 80, 3) and frame.sum() == 3 * 255
+    kp = np.zeros((17, 3))
+    kp[:, :2] = [20.0, 10.0]
+    kp[:, 2] = 0.7
+    ((tid, box, moved),) = scale_poses([(3, np.array([20.0, 10.0, 5.0, 6.0]), kp)], 2.0)
+    x, y = moved[0, :2]
+    assert tid == 3 and moved[0, 2] == 0.7 and kp[0, 0] == 20.0  # scores kept, input untouched
+    ys, xs = np.nonzero(big[..., 0] == big[..., 0].max())
+    assert abs(xs.mean() - x) < 0.6 and abs(ys.mean() - y) < 0.6  # the bright pixel's centre
+    np.testing.assert_allclose(box, [40.5, 20.5, 10.0, 12.0])
+    assert scale_poses([(1, None, kp)], 2.0)[0][1] is None
+    assert upscale_frame(big, 0.5).shape == frame.shape
+    with pytest.raises(ValueError, match="positive"):
+        upscale_frame(frame, 0)
+
+
+def test_titled_panels_layout_titles_and_tag():
+    a = np.zeros((160, 120, 3), np.uint8)
+    b = np.full((160, 100, 3), 255, np.uint8)
+    out = titled_panels([a, b], ["left", "right"], gap=4, bar_colour=(24, 24, 24))
+    bar = out.shape[0] - 160
+    assert out.shape == (160 + bar, 224, 3) and bar == 24
+    assert (out[bar:, :120] == 0).all() and (out[bar:, 124:] == 255).all()  # panels in place
+    assert (out[bar:, 120:124] == 24).all()  # the gap
+    assert (out[:bar, :60] > 150).any() and (out[:bar, 124:184] > 150).any()  # white titles
+    tagged = titled_panels([a, b], ["left", "right"], tag="occluded", tag_colour=(230, 40, 40), gap=4)
+    red = np.all(tagged[:bar] == (230, 40, 40), axis=-1)
+    assert red[:, 60:120].any() and red[:, 180:224].any() and not red[:, :10].any()  # right of each bar
+    with pytest.raises(ValueError, match="one each"):
+        titled_panels([a, b], ["only one"])
+    with pytest.raises(ValueError, match="height"):
+        titled_panels([a, b[:10]], ["a", "b"])

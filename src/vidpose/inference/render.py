@@ -1,8 +1,12 @@
 """Draw tracked poses on frames and compose demo views.
 
-Legend: H, W = frame height and width; K = joints. Frames are RGB ``uint8`` [H, W, 3]; colours are RGB
-tuples; boxes are ``[x, y, w, h]``; keypoints are [K, 3] (x, y, score). Every function returns a new array and
-leaves its input untouched.
+Legend: H, W = frame height and width; K = joints; s = a scale factor. Frames are RGB ``uint8`` [H, W, 3];
+colours are RGB tuples; boxes are ``[x, y, w, h]``; keypoints are [K, 3] (x, y, score), pixel centres at
+integer coordinates. Every function returns a new array and leaves its input untouched.
+
+Small frames are drawn upscaled: :func:`upscale_frame` enlarges the image and :func:`scale_poses` maps the
+poses onto it, so that :func:`draw_poses` draws thin anti-aliased lines and visible joints on the large frame
+(instead of thick blocky ones enlarged afterwards).
 """
 
 from __future__ import annotations
@@ -14,7 +18,17 @@ import numpy as np
 
 from ..skeleton import PT18, Skeleton
 
-__all__ = ["PALETTE", "TENTATIVE_COLOUR", "track_colour", "draw_poses", "side_by_side", "mark_frame"]
+__all__ = [
+    "PALETTE",
+    "TENTATIVE_COLOUR",
+    "track_colour",
+    "draw_poses",
+    "upscale_frame",
+    "scale_poses",
+    "side_by_side",
+    "titled_panels",
+    "mark_frame",
+]
 
 #: Colour per track id (``id % len``): 20 saturated, well separated hues, chosen for dark and bright scenes.
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -145,6 +159,38 @@ def draw_poses(
     return img
 
 
+def upscale_frame(frame: np.ndarray, scale: float) -> np.ndarray:
+    """frame [H, W, 3] -> [round(s H), round(s W), 3]: bicubic when enlarging, area average when shrinking."""
+    if not scale > 0:
+        raise ValueError(f"upscale_frame: scale must be positive, got {scale}")
+    h, w = frame.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (w, h):
+        return np.ascontiguousarray(frame, dtype=np.uint8).copy()
+    interpolation = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
+    return cv2.resize(np.ascontiguousarray(frame, dtype=np.uint8), size, interpolation=interpolation)
+
+
+def scale_poses(
+    persons: Iterable[tuple[int, np.ndarray | None, np.ndarray]], scale: float
+) -> list[tuple[int, np.ndarray | None, np.ndarray]]:
+    """The ``(track_id, box, keypoints)`` of :func:`draw_poses` mapped onto a frame enlarged by ``scale``
+    (:func:`upscale_frame`): a point x goes to (x + 0.5) s - 0.5 (pixel centres stay pixel centres), a size
+    w to s w; scores are kept."""
+    out = []
+    for track_id, box, keypoints in persons:
+        kp = np.asarray(keypoints, dtype=np.float64).copy()
+        kp[:, :2] = (kp[:, :2] + 0.5) * scale - 0.5
+        new_box = None
+        if box is not None:
+            b = np.asarray(box, dtype=np.float64).copy()
+            b[:2] = (b[:2] + 0.5) * scale - 0.5
+            b[2:] *= scale
+            new_box = b
+        out.append((track_id, new_box, kp))
+    return out
+
+
 def side_by_side(left: np.ndarray, right: np.ndarray, titles: Sequence[str] | None = None) -> np.ndarray:
     """Two frames next to each other -> [H, W_left + W_right', 3].
 
@@ -164,6 +210,65 @@ def side_by_side(left: np.ndarray, right: np.ndarray, titles: Sequence[str] | No
         for text, x0, width in zip(titles, (0, left.shape[1]), (left.shape[1], right.shape[1]), strict=True):
             (tw, th), base = cv2.getTextSize(str(text), _FONT, font_scale, thickness)
             _label(out, str(text), x0 + (width - tw) / 2, th + base + 16, (32, 32, 32), font_scale)
+    return out
+
+
+def titled_panels(
+    panels: Sequence[np.ndarray],
+    titles: Sequence[str],
+    tag: str | None = None,
+    tag_colour: tuple[int, int, int] = (230, 40, 40),
+    gap: int = 6,
+    bar_colour: tuple[int, int, int] = (24, 24, 24),
+) -> np.ndarray:
+    """Panels of one height H, left to right, each under a title bar -> [H + bar, sum(W_i) + gap (n - 1), 3].
+
+    The bar (about H / 16 pixels, at least 24) holds the panel's title on the left, in white, and ``tag``
+    (e.g. "occluded") on the right in a filled box of ``tag_colour``; panels are separated by ``gap`` pixels
+    of ``bar_colour``. Raises ValueError when the counts or the heights differ.
+    """
+    if len(panels) == 0 or len(titles) != len(panels):
+        raise ValueError(f"titled_panels: {len(panels)} panels and {len(titles)} titles, expected one each")
+    h = panels[0].shape[0]
+    if any(p.shape[0] != h for p in panels):
+        raise ValueError(f"titled_panels: panels differ in height: {[p.shape[0] for p in panels]}")
+    bar = max(24, round(h / 16))
+    widths = [p.shape[1] for p in panels]
+    out = np.empty((h + bar, sum(widths) + gap * (len(panels) - 1), 3), np.uint8)
+    out[:] = bar_colour
+    font_scale = bar * 0.45 / 22.0  # Hershey simplex: about 22 px cap height at scale 1
+    thickness = max(1, round(font_scale * 2))
+    pad = max(4, bar // 4)
+    x0 = 0
+    for panel, title, width in zip(panels, titles, widths, strict=True):
+        out[bar:, x0 : x0 + width] = panel
+        (_, th), _ = cv2.getTextSize(str(title), _FONT, font_scale, thickness)
+        baseline_y = (bar + th) // 2
+        cv2.putText(
+            out,
+            str(title),
+            (x0 + pad, baseline_y),
+            _FONT,
+            font_scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
+        )
+        if tag:
+            (tw, _), _ = cv2.getTextSize(tag, _FONT, font_scale, thickness)
+            right = x0 + width - 2
+            cv2.rectangle(out, (right - tw - 2 * pad, 2), (right, bar - 3), tag_colour, -1)
+            cv2.putText(
+                out,
+                tag,
+                (right - tw - pad, baseline_y),
+                _FONT,
+                font_scale,
+                _text_colour(tag_colour),
+                thickness,
+                cv2.LINE_AA,
+            )
+        x0 += width + gap
     return out
 
 
