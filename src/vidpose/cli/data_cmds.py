@@ -55,19 +55,47 @@ def check_data(
 def eval_posetrack(
     gt_dir: Path = typer.Argument(..., help="ground-truth folder: one PoseTrack JSON per sequence"),
     pred_dir: Path = typer.Argument(..., help="prediction folder: one JSON per GT file, same file names"),
-    out: Path = typer.Option(..., "--out", help="folder for total_AP_metrics.json / total_MOT_metrics.json"),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="folder for total_AP_metrics.json / total_MOT_metrics.json (and pose_hota_results.txt in pt21 "
+        "mode with --tracking)",
+    ),
     tracking: bool = typer.Option(
-        False, "--tracking", help="also evaluate MOTA (poseval's tracking metrics)"
+        False,
+        "--tracking",
+        help="also evaluate tracking: MOTA (poseval's metric) and, with --mode pt21, the PoseTrack21 kit's "
+        "keypoint HOTA",
     ),
     mode: str = typer.Option(
         "pt18", "--mode", help="pt18 (poseval, PoseTrack17/18) | pt21 (PoseTrack21 kit)"
     ),
+    strict_hota: bool = typer.Option(
+        False,
+        "--strict-hota",
+        help="HOTA: a frame without predictions counts its own GT keypoints as misses, not the whole "
+        "sequence's (fixes a PoseTrack21 kit bug; the default reproduces the kit)",
+    ),
 ) -> None:
-    """Evaluate predictions like poseval: print its tables and write its JSON files."""
-    from ..evaluation import evaluate_folders, format_table, write_poseval_json
+    """Evaluate predictions like poseval (and, in pt21 mode, the PoseTrack21 kit): print the tables and write
+    the official output files."""
+    from ..evaluation import (
+        evaluate_folders,
+        format_pose_hota_results,
+        format_table,
+        write_pose_hota_results,
+        write_poseval_json,
+    )
 
-    report = evaluate_folders(gt_dir, pred_dir, tracking=tracking, mode=mode)
+    if strict_hota and not (tracking and mode == "pt21"):
+        raise typer.BadParameter("--strict-hota applies to keypoint HOTA: use it with --mode pt21 --tracking")
+    report = evaluate_folders(gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota)
     typer.echo(f"# sequences: {len(report.sequences)}, # evaluated frames: {report.num_frames}")
     typer.echo(format_table(report))
-    for path in write_poseval_json(report, out):
+    written = write_poseval_json(report, out)
+    if report.hota is not None:
+        title = "PoseTrack21 keypoint HOTA (HOTAeypoints)" + (", strict" if strict_hota else "")
+        typer.echo(f"{title}:\n{format_pose_hota_results(report.hota)}", nl=False)
+        written.append(write_pose_hota_results(report.hota, out))
+    for path in written:
         typer.echo(f"saved {path}")

@@ -1,5 +1,6 @@
 """PoseTrack evaluation: a native, vectorised reimplementation of poseval (AP and MOTA, PoseTrack17/18) and of
-the PoseTrack21 kit's pose AP, with poseval's JSON outputs and tables.
+the PoseTrack21 kit's pose AP and keypoint HOTA, with poseval's JSON outputs and tables and the kit's
+``pose_hota_results.txt``.
 
     >>> from vidpose.evaluation import evaluate_folders, format_table
     >>> print(format_table(evaluate_folders("gt/", "pred/", tracking=True)))
@@ -8,6 +9,7 @@ the PoseTrack21 kit's pose AP, with poseval's JSON outputs and tables.
 from __future__ import annotations
 
 from .matching import MODES, SequenceMatch, match_sequences, points_in_polygons
+from .pose_hota import HOTAResult, evaluate_hota, format_pose_hota_results, write_pose_hota_results
 from .posetrack_ap import APResult, evaluate_ap
 from .report import EvalReport, evaluate_folders, format_table, write_poseval_json
 from .tracking_mota import ClearMotAccumulator, MOTResult, evaluate_mota
@@ -16,11 +18,15 @@ __all__ = [
     "MODES",
     "APResult",
     "MOTResult",
+    "HOTAResult",
     "EvalReport",
     "SequenceMatch",
     "ClearMotAccumulator",
     "evaluate_ap",
     "evaluate_mota",
+    "evaluate_hota",
+    "format_pose_hota_results",
+    "write_pose_hota_results",
     "evaluate_folders",
     "format_table",
     "write_poseval_json",

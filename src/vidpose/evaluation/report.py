@@ -1,5 +1,7 @@
 """Folder-level PoseTrack evaluation and poseval's outputs: ``total_AP_metrics.json``,
 ``total_MOT_metrics.json`` (same keys, order and joint names as poseval) and its printed LaTeX-style tables.
+In pt21 mode, tracking also gives the PoseTrack21 kit's keypoint HOTA (:mod:`.pose_hota`, whose
+``write_pose_hota_results`` writes the kit's ``pose_hota_results.txt``).
 
     >>> report = evaluate_folders("gt/val", "pred/val", tracking=True)
     >>> print(format_table(report))
@@ -20,6 +22,7 @@ from ..errors import DataFormatError
 from ..fileio import atomic_write_json
 from ..skeleton import POSEVAL_NAMES
 from .matching import MODES, match_sequences
+from .pose_hota import HOTAResult, evaluate_hota
 from .posetrack_ap import APResult, ap_from_matches
 from .tracking_mota import MOTResult, mota_from_matches
 
@@ -78,10 +81,12 @@ class EvalReport:
 
     Attributes:
         ap: per-joint AP.
-        mot: tracking metrics, or None when tracking was not evaluated.
+        mot: tracking metrics (MOTA, poseval's algorithm; in pt21 mode under the PoseTrack21 frame and
+            keypoint rules), or None when tracking was not evaluated.
         sequences: names of the evaluated sequences, in evaluation order.
         num_frames: GT frames evaluated (after dropping frames without labels).
         mode: pt18 | pt21.
+        hota: the PoseTrack21 kit's keypoint HOTA (pt21 mode with tracking), else None.
     """
 
     ap: APResult
@@ -89,18 +94,25 @@ class EvalReport:
     sequences: tuple[str, ...]
     num_frames: int
     mode: str
+    hota: HOTAResult | None = None
 
 
 def evaluate_folders(
-    gt_dir: str | Path, pred_dir: str | Path, tracking: bool = False, mode: str = "pt18"
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    tracking: bool = False,
+    mode: str = "pt18",
+    strict_hota: bool = False,
 ) -> EvalReport:
     """Evaluate every GT sequence file of ``gt_dir`` against the file of the same name in ``pred_dir``.
 
     Args:
         gt_dir: PoseTrack17 ``annolist`` or PoseTrack18/21 ground-truth files, one per sequence (or one file).
         pred_dir: prediction files with the GT file names (extra files are ignored, as in poseval).
-        tracking: also compute MOTA / MOTP (needs consistent ``track_id`` values).
+        tracking: also compute MOTA / MOTP (needs consistent ``track_id`` values) and, in pt21 mode, the
+            PoseTrack21 kit's keypoint HOTA.
         mode: pt18 (poseval) or pt21 (PoseTrack21 kit rules).
+        strict_hota: fix the kit's empty-frame FN rule in HOTA (see :func:`.pose_hota.evaluate_hota`).
     """
     if mode not in MODES:
         raise DataFormatError(f"unknown evaluation mode {mode!r}, expected one of {', '.join(MODES)}")
@@ -124,6 +136,7 @@ def evaluate_folders(
         sequences=tuple(m.name for m in matches),
         num_frames=sum(m.num_frames for m in matches),
         mode=mode,
+        hota=evaluate_hota(gt, preds, strict=strict_hota) if tracking and mode == "pt21" else None,
     )
 
 
