@@ -52,17 +52,95 @@ def test_switch_is_counted_against_the_last_match():
     assert acc.num_switches == 2 and acc.num_matches == 2
 
 
-def test_carry_forward_only_from_the_previous_frame():
-    # motmetrics >= 1.2.5: a pairing is kept only if it was matched in the previous update
+def test_last_match_is_kept_when_still_a_candidate():
     acc = ClearMotAccumulator()
     acc.update([1], [10], np.array([[0.1]]))
-    acc.update([], [10], np.zeros((0, 1)))  # object 1 absent
-    acc.update([1], [10, 20], np.array([[0.4, 0.1]]))  # closer hypothesis wins: a switch
-    assert acc.num_switches == 1
-    kept = ClearMotAccumulator()
-    kept.update([1], [10], np.array([[0.1]]))
-    kept.update([1], [10, 20], np.array([[0.4, 0.1]]))  # previous pairing still a candidate: kept
-    assert kept.num_switches == 0 and kept.sum_matched == pytest.approx(0.5)
+    acc.update([1], [10, 20], np.array([[0.4, 0.1]]))  # previous pairing still a candidate: kept
+    assert acc.num_switches == 0 and acc.num_false_positives == 1 and acc.sum_matched == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "gap",
+    [
+        ([1], [10], np.array([[NAN]])),  # object 1 missed: its hypothesis is there, but too far
+        ([], [10], np.zeros((0, 1))),  # object 1 lacks the joint
+        ([], [], np.zeros((0, 0))),  # nobody has the joint
+        ([2], [], np.zeros((1, 0))),  # no predictions
+        None,  # poseval's frame without predictions
+    ],
+    ids=["missed", "joint_absent", "empty_frame", "no_predictions", "poseval_absent"],
+)
+def test_last_match_is_kept_across_any_gap(gap):
+    # motmetrics 1.4.0: the continuation uses the object's last match however many frames ago it was
+    acc = ClearMotAccumulator()
+    acc.update([1], [10], np.array([[0.1]]))
+    for _ in range(3):
+        if gap is None:
+            acc.update_absent()
+        else:
+            acc.update(*gap)
+    acc.update([1], [10, 20], np.array([[0.4, 0.1]]))  # the closer hypothesis 20 loses to the last match
+    assert acc.num_switches == 0 and acc.num_matches == 2
+    assert acc.sum_matched == pytest.approx(0.5)
+
+
+def test_last_match_survives_its_hypothesis_matching_another_object():
+    acc = ClearMotAccumulator()
+    acc.update([1], [10], np.array([[0.1]]))
+    acc.update([2], [10], np.array([[0.1]]))  # hypothesis 10 transferred to object 2, object 1 absent
+    acc.update([1, 2], [10, 20], np.array([[0.4, 0.1], [0.1, 0.4]]))
+    # object 1 comes first: it takes 10 back by continuation; object 2 (last match 10, taken) switches to 20
+    assert (acc.num_matches, acc.num_switches) == (3, 1)
+    assert acc.sum_matched == pytest.approx(0.1 + 0.1 + 0.4 + 0.4)
+
+
+def test_continuation_goes_in_object_order():
+    acc = ClearMotAccumulator()
+    acc.update([1], [10], np.array([[0.1]]))
+    acc.update([2], [10], np.array([[0.1]]))
+    acc.update([2, 1], [10, 20], np.array([[0.3, 0.1], [0.1, 0.4]]))  # now object 2 is first: it keeps 10
+    assert (acc.num_matches, acc.num_switches) == (3, 1)
+    assert acc.sum_matched == pytest.approx(0.1 + 0.1 + 0.3 + 0.4)
+
+
+def test_forced_last_match_can_leave_a_miss_and_a_false_positive():
+    acc = ClearMotAccumulator()
+    acc.update([1], [10], np.array([[0.1]]))
+    acc.update([], [], np.zeros((0, 0)))
+    # an assignment would match both (1-20, 2-10); the continuation 1-10 leaves 2 and 20 unmatched
+    acc.update([1, 2], [10, 20], np.array([[0.4, 0.2], [0.1, NAN]]))
+    assert (acc.num_matches, acc.num_switches, acc.num_misses, acc.num_false_positives) == (2, 0, 1, 1)
+
+
+def test_last_match_that_is_no_candidate_now_is_a_switch_when_another_matches():
+    acc = ClearMotAccumulator()
+    acc.update([1], [10], np.array([[0.1]]))
+    acc.update([1], [10], np.array([[NAN]]))  # missed
+    acc.update([1], [10, 20], np.array([[NAN, 0.3]]))  # 10 present but not a candidate: 20 is a switch
+    acc.update([1], [10, 20], np.array([[0.1, 0.3]]))  # the last match is now 20: kept
+    assert (acc.num_matches, acc.num_switches, acc.num_misses) == (2, 1, 1)
+    assert acc.sum_matched == pytest.approx(0.1 + 0.3 + 0.3)
+
+
+def test_impossible_pairs_are_priced_so_that_the_matches_are_as_many_as_possible():
+    # a chain o_k - h_k (0.49) and o_(k+1) - h_k (0.01): the 4 cheap pairs plus one impossible pair priced at
+    # 2 * max + 1 would beat the 5 valid diagonal pairs; motmetrics' 2 * r * (max + 1) + 1 makes 5 matches
+    n = 5
+    d = np.full((n, n), NAN)
+    d[np.arange(n), np.arange(n)] = 0.49
+    d[np.arange(1, n), np.arange(n - 1)] = 0.01
+    acc = ClearMotAccumulator()
+    acc.update(list(range(n)), list(range(10, 10 + n)), d)
+    assert (acc.num_matches, acc.num_misses, acc.num_false_positives) == (5, 0, 0)
+    assert acc.sum_matched == pytest.approx(5 * 0.49)
+
+
+def test_min_cost_among_the_largest_matchings_in_a_rectangular_frame():
+    # 2 objects, 3 hypotheses, both want 10: the larger matching (1-10, 2-30) beats the cheaper 2-10 alone
+    acc = ClearMotAccumulator()
+    acc.update([1, 2], [10, 20, 30], np.array([[0.45, NAN, NAN], [0.01, NAN, 0.45]]))
+    assert (acc.num_matches, acc.num_misses, acc.num_false_positives) == (2, 0, 1)
+    assert acc.sum_matched == pytest.approx(0.9)
 
 
 def test_event_distance_sum_counts_raw_ascend_transfer_and_migrate():
@@ -147,7 +225,7 @@ def test_frame_count_mismatch_is_an_error():
 
 
 def _reference_events(frames):
-    """A dense, always-solve transcription of motmetrics' update (>= 1.2.5) and its event distances."""
+    """A dense, always-solve transcription of motmetrics 1.4.0's update and its event distances."""
     from scipy.optimize import linear_sum_assignment
 
     pairing, last, seen, owner = {}, {}, set(), {}
@@ -157,9 +235,9 @@ def _reference_events(frames):
         out["sum"] += float(np.nansum(d))
         done_o, done_h = np.zeros(len(oids), bool), np.zeros(len(hids), bool)
         for i, o in enumerate(oids):
-            if o in pairing and last[o] == t - 1 and pairing[o] in hids:
+            if o in pairing and pairing[o] in hids:
                 c = hids.index(pairing[o])
-                if np.isfinite(d[i, c]):
+                if not done_h[c] and np.isfinite(d[i, c]):
                     done_o[i] = done_h[c] = True
                     last[o] = t
                     seen.add(pairing[o])
@@ -170,7 +248,7 @@ def _reference_events(frames):
         rest[:, done_h] = np.nan
         invalid = ~np.isfinite(rest)
         if (~invalid).any():
-            rest[invalid] = 2 * rest[~invalid].max() + 1
+            rest[invalid] = 2 * min(rest.shape) * (np.abs(rest[~invalid]).max() + 1) + 1
             for i, c in zip(*linear_sum_assignment(rest), strict=True):
                 if invalid[i, c]:
                     continue

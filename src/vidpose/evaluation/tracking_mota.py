@@ -4,12 +4,18 @@
 Each joint class is tracked on its own: the objects of a frame are the GT persons with that joint, the
 hypotheses the predicted persons with that joint (scores are ignored), and a pair can match when its PCKh
 distance is at most 0.5. :class:`ClearMotAccumulator` turns the frames into CLEAR MOT events the way
-``motmetrics.MOTAccumulator.update`` does (version 1.2.5 and later, which poseval installs unpinned):
+``motmetrics.MOTAccumulator.update`` of py-motmetrics 1.4.0 does (checked against it in
+``tests/evaluation/test_mota_oracle.py``):
 
-1. an object matched in the previous frame keeps its hypothesis if that pair is still a candidate;
-2. the remaining candidates get a minimum-cost assignment (``scipy.optimize.linear_sum_assignment`` with
-   non-candidates priced at ``2 * max + 1``); a match whose object was last matched to another hypothesis is
-   an identity switch;
+1. continuation: each object in turn whose *last* match was hypothesis h is matched to h again if h is in the
+   frame, not yet taken in it, and a candidate pair with the object. The last match is remembered however
+   long ago it was: through frames where the object was missed or lacked the joint, frames without
+   predictions, and h being matched to another object meanwhile;
+2. the remaining candidates get a minimum-cost assignment (``scipy.optimize.linear_sum_assignment`` on the
+   frame's whole [O, H] matrix, non-candidates priced at ``2 * min(O, H) * (max|d| + 1) + 1`` with the max
+   over the remaining candidates, so that the number of matches is maximal before the cost is minimal;
+   non-candidates it picks are dropped); a match
+   whose object was last matched to another hypothesis, however long ago, is an identity switch;
 3. unmatched objects are misses, unmatched hypotheses false positives.
 
 poseval's quirks, reproduced: the last kept frame of every sequence is not evaluated; a frame without
@@ -51,11 +57,9 @@ class ClearMotAccumulator:
         self.num_false_positives = 0
         self.sum_matched = 0.0  # distances of MATCH and SWITCH events
         self.sum_events = 0.0  # distances of every motmetrics event (RAW, MATCH, SWITCH, TRANSFER, ...)
-        self._frame = 0
-        self._pairing: dict[int, int] = {}  # object -> hypothesis of its last match
-        self._last_match: dict[int, int] = {}  # object -> frame of its last match
-        self._owner: dict[int, int] = {}  # hypothesis -> object of its last match
-        self._seen_hyps: set[int] = set()
+        self._pairing: dict[int, int] = {}  # object -> hypothesis of its last match, however long ago
+        self._owner: dict[int, int] = {}  # hypothesis -> object it was last assigned to (step 2 only)
+        self._seen_hyps: set[int] = set()  # hypotheses ever matched
 
     @property
     def num_detections(self) -> int:
@@ -78,41 +82,41 @@ class ClearMotAccumulator:
             self.sum_events += sum(dists)  # RAW events
             done_o, done_h = [False] * num_o, [False] * num_h
             cand = {(r, c): d for r, c, d in zip(rows, cols, dists, strict=True)}
-            col_of = {h: c for c, h in enumerate(hids)}
-            previous = self._frame - 1
-            for i, o in enumerate(oids):  # 1. keep the pairs matched in the previous frame
-                if o not in self._pairing or self._last_match[o] != previous:
-                    continue
-                c = col_of.get(self._pairing[o])
-                d = None if c is None or done_h[c] else cand.get((i, c))
-                if d is not None:
-                    done_o[i] = done_h[c] = True
-                    self._last_match[o] = self._frame
-                    self._seen_hyps.add(hids[c])
-                    self._record(d)
-                    self.num_matches += 1
-                    matched += 1
+            if self._pairing:  # 1. continuation of each object's last match, whenever it was
+                col_of = {h: c for c, h in enumerate(hids)}
+                for i, o in enumerate(oids):
+                    c = col_of.get(self._pairing.get(o))
+                    if c is None or done_h[c]:
+                        continue
+                    d = cand.get((i, c))
+                    if d is not None:
+                        done_o[i] = done_h[c] = True
+                        self._seen_hyps.add(hids[c])
+                        self._record(d)
+                        self.num_matches += 1
+                        matched += 1
             rest = [(r, c, d) for (r, c), d in cand.items() if not done_o[r] and not done_h[c]]
             for r, c, d in self._min_cost(rest, num_o, num_h):  # 2. minimum-cost assignment of the rest
                 self._assign(oids[r], hids[c], d)
                 matched += 1
         self.num_misses += num_o - matched  # 3. leftovers
         self.num_false_positives += num_h - matched
-        self._frame += 1
 
     @staticmethod
     def _min_cost(
         pairs: list[tuple[int, int, float]], num_o: int, num_h: int
     ) -> list[tuple[int, int, float]]:
-        """motmetrics' assignment: scipy's LSA with non-candidates at ``2 * max + 1``, non-candidates dropped.
-        Candidates sharing no row or column are all part of that optimum, so they skip the solver."""
+        """motmetrics' assignment: scipy's LSA on the whole [O, H] frame matrix, non-candidates priced at
+        ``2 * min(O, H) * (max|d| + 1) + 1`` (a maximum number of matches, then the least cost), and
+        non-candidates dropped from the result. Candidates sharing no row or column are that optimum, so they
+        skip the solver."""
         if len({r for r, _, _ in pairs}) == len(pairs) == len({c for _, c, _ in pairs}):
             return pairs
         valid = np.zeros((num_o, num_h), dtype=bool)
-        cost = np.zeros((num_o, num_h))
+        cost = np.empty((num_o, num_h))
         for r, c, d in pairs:
             valid[r, c], cost[r, c] = True, d
-        cost[~valid] = 2.0 * max(d for _, _, d in pairs) + 1.0
+        cost[~valid] = 2.0 * min(num_o, num_h) * (max(abs(d) for _, _, d in pairs) + 1.0) + 1.0
         return [
             (r, c, float(cost[r, c]))
             for r, c in zip(*linear_sum_assignment(cost), strict=True)
@@ -124,20 +128,18 @@ class ClearMotAccumulator:
         self.num_objects += 1
         self.num_misses += 1
         self.num_false_positives += 1
-        self._frame += 1
 
     def _assign(self, o: int, h: int, d: float) -> None:
-        switch = o in self._pairing and self._pairing[o] != h
-        if switch:
+        known = o in self._pairing  # o matched before (motmetrics' last_match)
+        if known and self._pairing[o] != h:
             self.num_switches += 1
             if h not in self._seen_hyps:  # ASCEND event
                 self.sum_events += d
         else:
             self.num_matches += 1
         if h in self._owner and self._owner[h] != o:  # TRANSFER event (and MIGRATE for a new object)
-            self.sum_events += d if o in self._last_match else 2.0 * d
+            self.sum_events += d if known else 2.0 * d
         self._seen_hyps.add(h)
-        self._last_match[o] = self._frame
         self._pairing[o] = h
         self._owner[h] = o
         self._record(d)
