@@ -476,7 +476,8 @@ def _sequence_fields(seq, gtrack, ptrack, joint, frame, sim, k, cg, cp, S) -> di
     matched = k[order][None, :] > np.arange(_A)[:, None]  # [A, N]
     idx = np.where(matched, np.arange(N)[None, :], -1)
     last = np.maximum.accumulate(idx, axis=1)
-    prev = np.concatenate([np.full((_A, 1), -1), last[:, :-1]], axis=1)  # previous match, any group
+    prev = np.full((_A, N), -1)  # the previous match, of any group
+    prev[:, 1:] = last[:, :-1]
     group_start = np.zeros(N, dtype=np.int64)
     if N:
         starts = np.flatnonzero(np.r_[True, o_key[1:] != o_key[:-1]])
