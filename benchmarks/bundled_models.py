@@ -1,0 +1,91 @@
+"""Make the two bundled models from the synthetic protocol's seed-0 runs and measure them both ways.
+
+    python benchmarks/bundled_models.py
+
+1. ``runs/synthetic_stage2/full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors`` and
+   ``single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
+   fp32).
+2. Each bundled file is scored on the protocol's held-out test split (seed 20261201, GT boxes, flip test) by
+   ``vidpose evaluate`` and by ``vidpose predict --boxes gt`` on every test sequence followed by
+   ``vidpose eval-posetrack``: the two roads must agree (to 0.5 AP).
+
+Writes ``benchmarks/results/bundled-models-cpu2.md``. Needs ``benchmarks/synthetic_protocol.py`` to have run.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "src" / "vidpose" / "assets"
+RUNS = {"temporal": "runs/synthetic_stage2/full_s0", "single_frame": "runs/synthetic_stage2/single_frame_s0"}
+TEST = REPO / "data" / "synth_big" / "test" / "annotations"
+OUT = REPO / "runs" / "bundled"
+
+
+def _cli(*args: str) -> str:
+    cmd = [sys.executable, "-m", "vidpose.cli", *args]
+    print(" ".join(cmd), flush=True)
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
+
+
+def _total(table: str) -> float:
+    """The Total column of the first AP row of a poseval-style table."""
+    rows = [line for line in table.splitlines() if line.startswith("& ") and re.search(r"\d", line)]
+    return float(rows[0].rstrip("\\ ").split("&")[-1])
+
+
+def main() -> None:
+    import torch
+
+    from vidpose.fileio import atomic_write_text
+    from vidpose.models.serialization import load_model, save_model
+
+    lines = [
+        "# The bundled models",
+        "",
+        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's seed-0 runs; scored on "
+        "the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
+        "",
+        "| model | file | size MB | `vidpose evaluate` AP | AP hard "
+        "| `predict --boxes gt` + `eval-posetrack` AP | difference | predict s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, run in RUNS.items():
+        model, cfg = load_model(REPO / run / "model_last.safetensors")
+        asset = save_model(model, cfg, ASSETS / f"synthetic_{name}.safetensors", storage_dtype=torch.float16)
+        out = OUT / name
+        text = _cli(
+            "evaluate", str(REPO / run / "config.yaml"), "-c", str(asset), "--boxes", "gt", "--flip",
+            "--out", str(out / "evaluate"), "data.val_ann=test/annotations",
+        )  # fmt: skip
+        ap_eval = _total(text)
+        hard = re.search(r"AP on the hard subset \(\d+ frames\): ([\d.]+)", text)
+        t0 = time.perf_counter()
+        for seq in sorted(TEST.glob("*.json")):
+            _cli("predict", str(seq), "-c", str(asset), "--boxes", "gt", "--flip", "--no-video",
+                 "-o", str(out / "predict"))  # fmt: skip
+        seconds = time.perf_counter() - t0
+        pred_dir = out / "predict_json"
+        pred_dir.mkdir(parents=True, exist_ok=True)
+        for seq in sorted(TEST.glob("*.json")):
+            (pred_dir / seq.name).write_bytes((out / "predict" / seq.name).read_bytes())
+        ap_pred = _total(
+            _cli("eval-posetrack", str(TEST), str(pred_dir), "--out", str(out / "eval_posetrack"))
+        )
+        size = asset.stat().st_size / 1e6
+        lines.append(
+            f"| {name} | `{asset.relative_to(REPO)}` | {size:.1f} | {ap_eval:.1f} "
+            f"| {hard.group(1) if hard else 'n/a'} | {ap_pred:.1f} | {ap_pred - ap_eval:+.1f} "
+            f"| {seconds:.0f} |"
+        )
+    atomic_write_text(REPO / "benchmarks" / "results" / "bundled-models-cpu2.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
