@@ -470,28 +470,20 @@ def _sequence_fields(seq, gtrack, ptrack, joint, frame, sim, k, cg, cp, S) -> di
     ass_re = per_joint(matches * (matches / np.maximum(1, count_g)), u_sj)
     ass_pr = per_joint(matches * (matches / np.maximum(1, count_p)), u_sj)
 
-    # FragA: runs of consecutive matches of a GT track (per joint) to one predicted track
+    # FragA: runs of consecutive matches of a GT track (per joint) to one predicted track. Sort the pairs by
+    # (GT track, joint, frame) and list every match (threshold a, pair n) in (a, n) order: a match continues
+    # a run iff the match before it in that list has the same threshold, GT track, joint and predicted track.
     order = np.lexsort((frame, joint, gtrack))
-    o_track, o_u, o_key = ptrack[order], u[order], (gtrack * _J + joint)[order]
-    matched = k[order][None, :] > np.arange(_A)[:, None]  # [A, N]
-    idx = np.where(matched, np.arange(N)[None, :], -1)
-    last = np.maximum.accumulate(idx, axis=1)
-    prev = np.full((_A, N), -1)  # the previous match, of any group
-    prev[:, 1:] = last[:, :-1]
-    group_start = np.zeros(N, dtype=np.int64)
-    if N:
-        starts = np.flatnonzero(np.r_[True, o_key[1:] != o_key[:-1]])
-        group_start = np.repeat(starts, np.diff(np.r_[starts, N]))
-    continues = (prev >= group_start[None, :]) & (o_track[np.maximum(prev, 0)] == o_track[None, :])
-    new_run = matched & ~continues
-    run = np.cumsum(new_run, axis=1) - 1 + (np.arange(_A) * N)[:, None]  # global run index
-    length = np.bincount(run[matched], minlength=_A * N).astype(np.float64)
-    ra, rn = np.nonzero(new_run)
-    r = length[run[ra, rn]]
-    ru = o_u[rn]
-    frag = np.bincount(u_sj[ru] * _A + ra, weights=r * (r / union[ru, ra]), minlength=S * _J * _A).reshape(
-        S * _J, _A
-    )
+    o_group, o_track, o_u = (gtrack * _J + joint)[order], ptrack[order], u[order]
+    flat = np.flatnonzero((k[order][None, :] > np.arange(_A)[:, None]).ravel())  # matches, [a * N + n]
+    m_a, m_n = np.divmod(flat, max(N, 1))
+    group, track = o_group[m_n], o_track[m_n]
+    continues = (m_a[1:] == m_a[:-1]) & (group[1:] == group[:-1]) & (track[1:] == track[:-1])
+    starts = np.flatnonzero(np.r_[True, ~continues]) if len(flat) else np.zeros(0, np.int64)
+    r = np.diff(np.r_[starts, len(flat)]).astype(np.float64)  # run lengths
+    ra, ru = m_a[starts], o_u[m_n[starts]]
+    frag = np.bincount(u_sj[ru] * _A + ra, weights=r * (r / union[ru, ra]), minlength=S * _J * _A)
+    frag = frag.reshape(S * _J, _A)
 
     def shaped(x: np.ndarray) -> np.ndarray:  # [S * J, A] -> [S, A, J]
         return x.reshape(S, _J, _A).transpose(0, 2, 1)
