@@ -16,8 +16,8 @@ Input rules:
   person whose 15 keypoints then all have ``x <= 0 and y <= 0`` is dropped. Without regions nobody is dropped,
   so a person without valid keypoints still counts as a person of its frame.
 - Similarity of GT keypoint g and predicted keypoint p: ``max(0, 1 - d / 0.5001)``, ``d = |g - p| / s``,
-  ``s = 0.6 *`` the GT head-box diagonal (0 unless both keypoints are valid). A pair matches at threshold
-  alpha (0.05, 0.10, ..., 0.95) iff ``sim >= alpha - eps``.
+  ``s = 0.6 *`` the GT person's head-box diagonal; 0 unless both keypoints are valid. A pair matches at
+  threshold alpha (0.05, 0.10, ..., 0.95) iff ``sim >= alpha - eps`` (machine epsilon).
 
 Per sequence, joint and alpha: one optimal assignment per frame and joint over all GT x predicted persons
 (``scipy.optimize.linear_sum_assignment`` on ``-sim``, so ties go where scipy puts them; no association
