@@ -43,8 +43,9 @@ SEEDS = (0, 1, 2)
 #: design choice beyond it) are ``configs/ablations/<name>.yaml``, each ``stage2_full.yaml`` with one change.
 #: The full model and the baseline run with every seed, the ablations with seed 0.
 ABLATIONS = (
-    "single_frame", "no_frame_mask", "no_pose_recon", "key_frame_drop", "fusion_sum", "no_cube_mask",
-    "no_context_recon", "fusion_concat", "fusion_cross_attention", "frames3", "aux_frame_grad",
+    "single_frame", "fusion_paper_init", "key_frame_drop", "no_frame_mask", "no_pose_recon", "fusion_sum",
+    "no_cube_mask", "no_context_recon", "fusion_concat", "fusion_cross_attention", "frames3",
+    "aux_frame_grad",
 )  # fmt: skip
 VARIANTS: dict[str, str] = {"full": STAGE2, **{v: f"configs/ablations/{v}.yaml" for v in ABLATIONS}}
 MAIN = ("full", "single_frame")
