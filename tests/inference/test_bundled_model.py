@@ -20,7 +20,7 @@ from vidpose.inference.pipeline import VideoPoseEstimator
 from vidpose.models.serialization import load_model
 
 FRAMES = 12
-PCKH_GT_MIN = 0.05
+PCKH_GT_MIN = 0.25  # both bundled models measured 0.51 on these clips
 # Identity switches (summed over joints, as poseval counts them) per GT joint object; one new id per frame
 # adds about one switch per object.
 SWITCH_FRACTION_MAX = 0.05
