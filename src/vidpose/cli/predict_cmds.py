@@ -6,16 +6,26 @@ from pathlib import Path
 
 import typer
 
+from ..errors import ConfigError, DataFormatError
 from . import app
+from .checks import check_device, check_output_dir, check_positive
 
-__all__ = ["predict"]
+__all__ = ["predict", "default_out"]
+
+
+def default_out(source: Path) -> Path:
+    """``clip.mp4`` -> ``./clip_poses``: the output folder when ``--out`` is not given."""
+    name = source.resolve().name if source.name in ("", ".", "..") else source.name
+    return Path(f"{Path(name).stem or 'input'}_poses")
 
 
 @app.command("predict")
 def predict(
     source: Path = typer.Argument(..., help="video file, folder of frames, or PoseTrack JSON sequence"),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidpose model file (.safetensors)"),
-    out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="output folder (default: <input name>_poses in the current folder)"
+    ),
     boxes: str | None = typer.Option(
         None, "--boxes", help="person boxes instead of a detector: a box file (COCO / PoseWarper) or 'gt'"
     ),
@@ -46,6 +56,31 @@ def predict(
 
     from ..inference import VideoPoseEstimator, predict_to_files
 
+    # Everything the command can check is checked before the model is loaded and the first frame decoded.
+    if not source.exists():
+        raise DataFormatError(
+            f"{source}: input not found (a video file, a folder of frames or a PoseTrack JSON)"
+        )
+    if not checkpoint.exists():
+        raise DataFormatError(
+            f"--checkpoint {checkpoint}: model file not found (see the README's predict section for where a "
+            "model comes from)"
+        )
+    if checkpoint.is_dir():
+        raise DataFormatError(f"--checkpoint {checkpoint}: is a folder, expected a .safetensors model file")
+    if boxes is not None and boxes != "gt" and not Path(boxes).is_file():
+        raise DataFormatError(
+            f"--boxes {boxes}: file not found (relative to the current folder) and not 'gt'"
+        )
+    out = check_output_dir(default_out(source) if out is None else out)
+    device = check_device(device)
+    check_positive(fps, "--fps")
+    check_positive(batch_size, "--batch-size", integer=True)
+    check_positive(detect_every, "--detect-every", integer=True)
+    if frames is not None and (frames < 1 or frames % 2 != 1):
+        raise ConfigError(
+            f"--frames {frames}: T must be a positive odd number (the key frame is the middle one)"
+        )
     estimator = VideoPoseEstimator(
         checkpoint,
         device=device,

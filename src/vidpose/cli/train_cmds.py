@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
+from ..errors import DataFormatError
 from . import app
+from .checks import check_device, check_output_dir
 
 
 @app.command("train")
@@ -25,6 +27,8 @@ def train_cmd(
     from ..engine.pose_train import train
 
     cfg = load_config(config, overrides or [])
+    check_output_dir(cfg.train.out_dir, "train.out_dir")
+    check_device(cfg.train.device, "train.device")
     result = train(cfg, resume=resume, progress=progress, evaluate=evaluate)
     if is_main_process():
         typer.echo(f"trained {result['steps']} steps; last evaluation: {result['last_eval']}")
@@ -54,9 +58,22 @@ def evaluate_cmd(
     from ..models.serialization import load_model
 
     cfg = load_config(config, [*(overrides or []), *([f"data.key_frame={key_frame}"] if key_frame else [])])
+    # Checked before the (possibly hours long) evaluation: where it writes, the device, the files it reads.
+    out = check_output_dir(
+        out or Path(cfg.train.out_dir) / "eval", "--out" if out else "<train.out_dir>/eval"
+    )
+    device = check_device(device)
+    if boxes is not None and boxes != "gt":
+        # A command-line path is relative to the current folder (data.val_boxes in a recipe: data.root).
+        if not Path(boxes).is_file():
+            raise DataFormatError(
+                f"--boxes {boxes}: file not found (relative to the current folder) and not 'gt'"
+            )
+        boxes = str(Path(boxes).resolve())
+    if checkpoint.is_dir():
+        raise DataFormatError(f"--checkpoint {checkpoint}: is a folder, expected a .safetensors model file")
     model, _ = load_model(checkpoint, device=device)
     model.readout = readout
-    out = out or Path(cfg.train.out_dir) / "eval"
     summary = evaluate_split(
         model, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, checkpoint=str(checkpoint)
     )
