@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import typer
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, TrainingInterrupted
 from . import app
 from .checks import check_device, check_output_dir
 
@@ -29,9 +31,28 @@ def train_cmd(
     cfg = load_config(config, overrides or [])
     check_output_dir(cfg.train.out_dir, "train.out_dir")
     check_device(cfg.train.device, "train.device")
-    result = train(cfg, resume=resume, progress=progress, evaluate=evaluate)
+    try:
+        result = train(cfg, resume=resume, progress=progress, evaluate=evaluate, log=typer.echo)
+    except TrainingInterrupted as e:
+        from . import _DEBUG
+
+        if is_main_process():
+            again = shlex.join(["vidpose", "train", str(config), *(overrides or [])])
+            typer.secho(
+                f"interrupted ({e.signal_name}) at step {e.step} of {e.total_steps}; "
+                f"saved {e.checkpoint}; resume with: {again}",
+                fg="yellow",
+                err=True,
+            )
+        _DEBUG["interrupt_reported"] = True
+        sys.exit(130)
     if is_main_process():
-        typer.echo(f"trained {result['steps']} steps; last evaluation: {result['last_eval']}")
+        if not result["already_finished"]:
+            trained = result["steps"] - result["start_step"]
+            typer.echo(
+                f"trained {trained} steps (now at step {result['steps']} of {result['total_steps']}); "
+                f"last evaluation: {result['last_eval']}"
+            )
         for name, path in result["files"].items():
             typer.echo(f"{name} model: {path}")
 
