@@ -186,6 +186,7 @@ def test_two_process_ddp_training_with_torchrun(synth_root, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     steps = sorted(_losses(out))
     assert steps == [1, 2, 3, 4]  # rank 0 alone writes the log
+    assert res.stdout.count("trained 4 steps") == 1, res.stdout  # and prints the summary
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert state["world_size"] == 2 and not any(k.startswith("module.") for k in state["model"])
 

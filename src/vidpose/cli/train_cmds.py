@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -25,18 +26,22 @@ def train_cmd(
 ) -> None:
     """Train a model. Under torchrun the same command trains with DDP on every process."""
     from ..config import load_config
-    from ..engine.distributed import is_main_process
     from ..engine.pose_train import train
 
+    # torchrun's RANK, not the process group: the group is gone when train() returns, and every process
+    # would print the summary.
+    is_main = os.environ.get("RANK", "0") == "0"
     cfg = load_config(config, overrides or [])
     check_output_dir(cfg.train.out_dir, "train.out_dir")
     check_device(cfg.train.device, "train.device")
     try:
-        result = train(cfg, resume=resume, progress=progress, evaluate=evaluate, log=typer.echo)
+        result = train(
+            cfg, resume=resume, progress=progress, evaluate=evaluate, log=typer.echo if is_main else None
+        )
     except TrainingInterrupted as e:
         from . import _DEBUG
 
-        if is_main_process():
+        if is_main:
             again = shlex.join(["vidpose", "train", str(config), *(overrides or [])])
             typer.secho(
                 f"interrupted ({e.signal_name}) at step {e.step} of {e.total_steps}; "
@@ -46,7 +51,7 @@ def train_cmd(
             )
         _DEBUG["interrupt_reported"] = True
         sys.exit(130)
-    if is_main_process():
+    if is_main:
         if not result["already_finished"]:
             trained = result["steps"] - result["start_step"]
             typer.echo(
