@@ -13,6 +13,7 @@ __all__ = [
     "CheckpointError",
     "MissingDependencyError",
     "TrainingInterrupted",
+    "VidposeWarning",
 ]
 
 
@@ -48,3 +49,8 @@ class TrainingInterrupted(VidposeError):
         )
         saved = f"saved {checkpoint}" if checkpoint else "the main process saved the checkpoint"
         super().__init__(f"{signal_name}: training stopped at step {step} of {total_steps}; {saved}")
+
+
+class VidposeWarning(UserWarning):
+    """Something the user should know that does not stop the work (a video shorter than announced); the CLI
+    prints it as one ``warning:`` line."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import warnings
 
 import typer
 
-from ..errors import VidposeError
+from ..errors import VidposeError, VidposeWarning
 
 __all__ = ["app", "main"]
 
@@ -100,7 +101,27 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["VIDPOSE_DEBUG"] = saved_env
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """A :class:`VidposeWarning` is one ``warning:`` line; other warnings keep Python's format."""
+    if issubclass(category, VidposeWarning):
+        typer.secho(f"warning: {message}", fg="yellow", err=True)
+    else:
+        _PREVIOUS_SHOWWARNING["f"](message, category, filename, lineno, file, line)
+
+
+_PREVIOUS_SHOWWARNING = {"f": warnings.showwarning}
+
+
 def _run(args: list[str]) -> None:
+    _PREVIOUS_SHOWWARNING["f"] = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        _run_app(args)
+    finally:
+        warnings.showwarning = _PREVIOUS_SHOWWARNING["f"]
+
+
+def _run_app(args: list[str]) -> None:
     try:
         app(args=args)
     except SystemExit as e:

@@ -50,10 +50,17 @@ def predict(
         None, "--root", help="dataset root of a PoseTrack JSON (default: found)"
     ),
     fps: float | None = typer.Option(None, "--fps", help="frame rate of a folder / JSON input (default 25)"),
+    strict_frames: bool = typer.Option(
+        False,
+        "--strict-frames",
+        help="a video that ends before the frame count its container announces is an error (default: a "
+        "warning with the number of frames read)",
+    ),
 ) -> None:
     """Estimate and track every person's pose in a video; write PoseTrack18 + COCO JSON and a rendered mp4."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..data.video_io import FrameSource
     from ..inference import VideoPoseEstimator, predict_to_files
 
     # Everything the command can check is checked before the model is loaded and the first frame decoded.
@@ -93,6 +100,10 @@ def predict(
         share_features=share,
         num_frames=frames,
     )
+    video = estimator.open(source, root=root, fps=fps)
+    if isinstance(video.frames, FrameSource):
+        video.frames.strict = strict_frames
+    created = not out.exists()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -109,10 +120,14 @@ def predict(
             done = progress.tasks[task].completed
             progress.update(task, fps=done / elapsed if elapsed > 0 else 0.0)
 
-        summary = predict_to_files(
-            estimator, source, out, root=root, fps=fps, save_frames=save_frames, write_video=not no_video,
-            on_frame=on_frame,
-        )  # fmt: skip
+        try:
+            summary = predict_to_files(
+                estimator, video, out, save_frames=save_frames, write_video=not no_video, on_frame=on_frame
+            )
+        except BaseException:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # no empty folder left behind by a failed run
+            raise
     typer.echo(
         f"{summary.num_frames} frames, {summary.num_person_frames} person-frames, "
         f"{summary.num_tracks} tracks, {summary.fps:.2f} frames/s"

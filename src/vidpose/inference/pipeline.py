@@ -518,6 +518,7 @@ class _Run:
 
     def __post_init__(self) -> None:
         est = self.est
+        self.first_size: tuple[int, ...] | None = None
         self.tracker = None if self.use_gt else PoseTracker(est.tracker_cfg)
         self.id_delay = 0 if self.tracker is None else est.tracker_cfg.min_hits - 1
         self.cache: dict | None = {} if est.share_features else None
@@ -539,6 +540,16 @@ class _Run:
                 raise DataFormatError(
                     f"{self.video.name}: frame {self.num_read}: expected RGB uint8 [H, W, 3], got "
                     f"{frame.dtype} {list(frame.shape)}"
+                )
+            if self.first_size is None:
+                self.first_size = frame.shape[:2]
+            elif frame.shape[:2] != self.first_size:
+                _, file_name = self.video.frame_info(self.num_read)
+                (h, w), (h0, w0) = frame.shape[:2], self.first_size
+                raise DataFormatError(
+                    f"{self.video.path or self.video.name}: frame {self.num_read}"
+                    f"{f' ({file_name})' if file_name else ''} is {h}x{w}, frame 0 is {h0}x{w0}; the frames "
+                    "of one input must have one size (tracks follow pixel positions): resize them first"
                 )
             self.frames[self.num_read] = frame
             self.num_read += 1
