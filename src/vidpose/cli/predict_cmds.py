@@ -50,6 +50,13 @@ def predict(
         None, "--root", help="dataset root of a PoseTrack JSON (default: found)"
     ),
     fps: float | None = typer.Option(None, "--fps", help="frame rate of a folder / JSON input (default 25)"),
+    show_tentative: bool = typer.Option(
+        False,
+        "--show-tentative",
+        help="also draw persons whose track is not confirmed yet (grey '?' boxes: seen in fewer than "
+        "tracker.min_hits frames in a row); they are in the COCO JSON with track_id -1, never in the "
+        "PoseTrack JSON",
+    ),
     strict_frames: bool = typer.Option(
         False,
         "--strict-frames",
@@ -122,7 +129,13 @@ def predict(
 
         try:
             summary = predict_to_files(
-                estimator, video, out, save_frames=save_frames, write_video=not no_video, on_frame=on_frame
+                estimator,
+                video,
+                out,
+                save_frames=save_frames,
+                write_video=not no_video,
+                on_frame=on_frame,
+                draw_tentative=show_tentative,
             )
         except BaseException:
             if created and out.is_dir() and not any(out.iterdir()):
