@@ -188,3 +188,11 @@ def test_an_internal_error_is_one_line_with_exit_1(tmp_path, capsys, monkeypatch
     code, err = run(["synth", str(tmp_path / "s"), "--clips", "1"], capsys)
     line = one_line(err)
     assert code == 1 and "internal error RuntimeError: something inside broke" in line and "--debug" in line
+
+
+def test_a_checkpoint_folder_is_named_as_a_folder(tmp_path):
+    from vidpose.errors import CheckpointError
+    from vidpose.models.serialization import load_model
+
+    with pytest.raises(CheckpointError, match="is a folder, expected a vidpose model file"):
+        load_model(tmp_path)
