@@ -91,6 +91,9 @@ def test_missing_file_is_a_config_error(tmp_path):
         ("train.accum_steps=0", r"train\.accum_steps must be >= 1"),
         ("train.lr=0", r"train\.lr must be > 0"),
         ("train.ckpt_every_steps=-1", r"train\.ckpt_every_steps must be >= 0"),
+        ("codec.sigma=0", r"codec\.sigma must be > 0"),
+        ("train.ema_decay=1", r"train\.ema_decay must be in \[0, 1\)"),
+        ("data.num_workers=-1", r"data\.num_workers must be >= 0"),
     ],
 )
 def test_impossible_values_are_refused_at_load_time(override, message):

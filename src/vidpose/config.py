@@ -610,6 +610,9 @@ def validate(cfg: Config) -> None:
         ("train.ckpt_every_steps", t.ckpt_every_steps, 0),
         ("eval.batch_size", cfg.eval.batch_size, 1),
         ("model.num_frames", m.num_frames, 1),
+        ("model.num_joints", m.num_joints, 1),
+        ("data.num_workers", d.num_workers, 0),
+        ("data.frame_cache", d.frame_cache, 0),
     ):
         if value < low:
             raise ConfigError(f"{key} must be >= {low}, got {value}")
@@ -619,6 +622,13 @@ def validate(cfg: Config) -> None:
         )
     if not t.lr > 0.0:
         raise ConfigError(f"train.lr must be > 0, got {t.lr}")
+    if not c.sigma > 0.0:
+        raise ConfigError(f"codec.sigma must be > 0, got {c.sigma}")
+    for key, value in (("train.grad_clip", t.grad_clip), ("train.weight_decay", t.weight_decay)):
+        if value < 0.0:
+            raise ConfigError(f"{key} must be >= 0, got {value}")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if not 0.0 < m.vit.norm_eps < 1.0:
         raise ConfigError(f"model.vit.norm_eps must be in (0, 1), got {m.vit.norm_eps}")
     if not m.vit.mlp_ratio > 0.0:
