@@ -196,3 +196,12 @@ def test_a_checkpoint_folder_is_named_as_a_folder(tmp_path):
 
     with pytest.raises(CheckpointError, match="is a folder, expected a vidpose model file"):
         load_model(tmp_path)
+
+
+def test_ctrl_c_in_any_command_is_one_line_with_exit_130(tmp_path, capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("vidpose.data.synthetic.generate_split", interrupted)
+    code, err = run(["synth", str(tmp_path / "s"), "--clips", "1"], capsys)
+    assert code == 130 and "interrupted (Ctrl-C)" in one_line(err)
