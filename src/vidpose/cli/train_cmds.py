@@ -43,6 +43,8 @@ def train_cmd(
 
         if is_main:
             again = shlex.join(["vidpose", "train", str(config), *(overrides or [])])
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                again = f"the same torchrun command (torchrun ... -m vidpose.cli {again[len('vidpose ') :]})"
             typer.secho(
                 f"interrupted ({e.signal_name}) at step {e.step} of {e.total_steps}; "
                 f"saved {e.checkpoint}; resume with: {again}",
