@@ -79,3 +79,64 @@ def test_base_inheritance_merges_sections(tmp_path):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epochs=-3", r"train\.epochs must be >= 1, got -3"),
+        ("train.epochs=0", r"train\.epochs must be >= 1"),
+        ("train.batch_size=0", r"train\.batch_size must be >= 1"),
+        ("eval.batch_size=-1", r"eval\.batch_size must be >= 1"),
+        ("train.accum_steps=0", r"train\.accum_steps must be >= 1"),
+        ("train.lr=0", r"train\.lr must be > 0"),
+        ("train.ckpt_every_steps=-1", r"train\.ckpt_every_steps must be >= 0"),
+        ("codec.sigma=0", r"codec\.sigma must be > 0"),
+        ("train.ema_decay=1", r"train\.ema_decay must be in \[0, 1\)"),
+        ("data.num_workers=-1", r"data\.num_workers must be >= 0"),
+    ],
+)
+def test_impossible_values_are_refused_at_load_time(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_even_frame_count_is_refused():
+    with pytest.raises(ConfigError, match="model.num_frames must be odd"):
+        load_config(None, ["model.num_frames=4", "data.frame_offsets=[-2,-1,0,1]"])
+
+
+def test_an_empty_recipe_is_refused(tmp_path):
+    p = tmp_path / "empty.yaml"
+    p.write_text("# nothing yet\n")
+    with pytest.raises(ConfigError, match=r"empty\.yaml: the recipe is empty"):
+        load_config(p)
+
+
+def test_yaml_syntax_error_is_one_line_with_file_and_line(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: x\ntrain:\n  lr: [1e-3\n  epochs: 2\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert "\n" not in msg and "<unicode string>" not in msg
+    assert msg.startswith(f"{p}:") and "invalid YAML" in msg
+    assert msg.split(":")[1].isdigit()
+
+
+def test_a_bad_override_is_blamed_on_the_command_line_not_the_file(tmp_path):
+    p = tmp_path / "ok.yaml"
+    p.write_text("name: ok\n")
+    with pytest.raises(
+        ConfigError, match=r"^command-line override 'train\.lrr=1': unknown key train\.lrr"
+    ) as info:
+        load_config(p, ["train.lrr=1"])
+    assert str(p) not in str(info.value)
+    p.write_text("name: ok\ntrain: {lrr: 1}\n")
+    with pytest.raises(ConfigError, match=r"ok\.yaml: unknown key train\.lrr"):
+        load_config(p, ["train.lr=1e-3"])
+
+
+def test_a_folder_as_recipe_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)

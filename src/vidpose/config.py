@@ -506,12 +506,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     out = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key.sub=value")
+            raise ConfigError(f"command-line override {item!r} must look like key.sub=value")
         key, raw = item.split("=", 1)
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: cannot parse value: {e}") from e
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConfigError(f"command-line override {item!r}: cannot parse value: {problem}") from None
         node = out
         parts = key.strip().split(".")
         for p in parts[:-1]:
@@ -519,7 +520,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
             if child is None:
                 child = node[p] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {p} is not a section")
+                raise ConfigError(f"command-line override {item!r}: {p} is not a section")
             node = child
         node[parts[-1]] = value
     return out
@@ -535,6 +536,14 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _yaml_error_line(path: Path, e: yaml.YAMLError) -> str:
+    """One line ``file:line:column: problem`` for a PyYAML error (PyYAML's own message spans lines)."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(e, "problem", None) or getattr(e, "context", None) or str(e).splitlines()[0]
+    return f"{where}: invalid YAML: {problem}"
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     """Read one YAML recipe; a top-level ``_base_: other.yaml`` (relative to this file) is read first and
     this file's keys are merged over it, section by section."""
@@ -543,9 +552,15 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if path.resolve() in seen:
         raise ConfigError(f"{path}: _base_ cycle through {[str(p) for p in seen]}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        raise ConfigError(_yaml_error_line(path, e)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"{path}: cannot read the config file: {getattr(e, 'strerror', None) or e}"
+        ) from None
+    if data is None:
+        raise ConfigError(f"{path}: the recipe is empty; write at least a name and the sections it changes")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     base = data.pop("_base_", None)
@@ -561,19 +576,59 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a folder, expected a YAML recipe file")
         data = _read_yaml(path, seen=())
-    data = apply_overrides(data, overrides)
-    try:
-        cfg = config_from_dict(data)
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path is not None else str(e)) from None
+        try:  # the file alone first, so that a bad key is blamed on the file ...
+            config_from_dict(data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    for item in overrides:  # ... and a bad override on the command line, naming it
+        try:
+            config_from_dict(apply_overrides(data, [item]))
+        except ConfigError as e:
+            msg = str(e)
+            raise ConfigError(
+                msg if msg.startswith("command-line") else f"command-line override {item!r}: {msg}"
+            ) from None
+    cfg = config_from_dict(apply_overrides(data, overrides))
     validate(cfg)
     return cfg
 
 
 def validate(cfg: Config) -> None:
     """Cross-field checks that a single type cannot express."""
-    m, c, d = cfg.model, cfg.codec, cfg.data
+    m, c, d, t = cfg.model, cfg.codec, cfg.data, cfg.train
+    for key, value, low in (
+        ("train.epochs", t.epochs, 1),
+        ("train.batch_size", t.batch_size, 1),
+        ("train.accum_steps", t.accum_steps, 1),
+        ("train.max_steps", t.max_steps, 0),
+        ("train.warmup_steps", t.warmup_steps, 0),
+        ("train.log_every", t.log_every, 0),
+        ("train.val_every_epochs", t.val_every_epochs, 0),
+        ("train.ckpt_every_steps", t.ckpt_every_steps, 0),
+        ("eval.batch_size", cfg.eval.batch_size, 1),
+        ("model.num_frames", m.num_frames, 1),
+        ("model.num_joints", m.num_joints, 1),
+        ("data.num_workers", d.num_workers, 0),
+        ("data.frame_cache", d.frame_cache, 0),
+    ):
+        if value < low:
+            raise ConfigError(f"{key} must be >= {low}, got {value}")
+    if m.num_frames % 2 != 1:
+        raise ConfigError(
+            f"model.num_frames must be odd (the key frame sits in the middle), got {m.num_frames}"
+        )
+    if not t.lr > 0.0:
+        raise ConfigError(f"train.lr must be > 0, got {t.lr}")
+    if not c.sigma > 0.0:
+        raise ConfigError(f"codec.sigma must be > 0, got {c.sigma}")
+    for key, value in (("train.grad_clip", t.grad_clip), ("train.weight_decay", t.weight_decay)):
+        if value < 0.0:
+            raise ConfigError(f"{key} must be >= 0, got {value}")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if not 0.0 < m.vit.norm_eps < 1.0:
         raise ConfigError(f"model.vit.norm_eps must be in (0, 1), got {m.vit.norm_eps}")
     if not m.vit.mlp_ratio > 0.0:

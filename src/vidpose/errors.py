@@ -6,7 +6,15 @@ or exits.
 
 from __future__ import annotations
 
-__all__ = ["VidposeError", "ConfigError", "DataFormatError", "CheckpointError", "MissingDependencyError"]
+__all__ = [
+    "VidposeError",
+    "ConfigError",
+    "DataFormatError",
+    "CheckpointError",
+    "MissingDependencyError",
+    "TrainingInterrupted",
+    "VidposeWarning",
+]
 
 
 class VidposeError(Exception):
@@ -27,3 +35,22 @@ class CheckpointError(VidposeError, ValueError):
 
 class MissingDependencyError(VidposeError, ImportError):
     """An optional package is needed for this feature; the message gives the install command."""
+
+
+class TrainingInterrupted(VidposeError):
+    """SIGINT / SIGTERM stopped training after a step; ``last`` was written (``checkpoint``) at ``step``."""
+
+    def __init__(self, step: int, total_steps: int, checkpoint: str | None, signal_name: str) -> None:
+        self.step, self.total_steps, self.checkpoint, self.signal_name = (
+            step,
+            total_steps,
+            checkpoint,
+            signal_name,
+        )
+        saved = f"saved {checkpoint}" if checkpoint else "the main process saved the checkpoint"
+        super().__init__(f"{signal_name}: training stopped at step {step} of {total_steps}; {saved}")
+
+
+class VidposeWarning(UserWarning):
+    """Something the user should know that does not stop the work (a video shorter than announced); the CLI
+    prints it as one ``warning:`` line."""

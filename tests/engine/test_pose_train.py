@@ -186,6 +186,7 @@ def test_two_process_ddp_training_with_torchrun(synth_root, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     steps = sorted(_losses(out))
     assert steps == [1, 2, 3, 4]  # rank 0 alone writes the log
+    assert res.stdout.count("trained 4 steps") == 1, res.stdout  # and prints the summary
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert state["world_size"] == 2 and not any(k.startswith("module.") for k in state["model"])
 
@@ -233,3 +234,97 @@ def test_init_from_a_single_frame_checkpoint(synth_root, tmp_path):
     save_model(build_model(eps), dataclasses.replace(single_cfg, model=eps), tmp_path / "eps.safetensors")
     with pytest.raises(CheckpointError, match=r"model.vit.norm_eps=1e-12"):
         init_from_checkpoint(build_model(cfg.model), tmp_path / "eps.safetensors")
+
+
+def test_sigint_writes_last_then_resume_reports_and_repeats_the_losses(synth_root, tmp_path, monkeypatch):
+    """Ctrl-C after step 2 of 6 (no periodic checkpoints): `last` is written at step 2, the resumed run says
+    so, lists the changed setting and gives the same losses as an uninterrupted run; a rerun of the finished
+    run trains nothing; a changed model is refused before config.yaml is touched."""
+    import os
+    import signal
+
+    import vidpose.engine.pose_train as pose_train
+    from vidpose.engine.hooks import HookBase
+    from vidpose.errors import CheckpointError, TrainingInterrupted
+
+    common = ("train.epochs=100", "train.max_steps=6", "train.ckpt_every_steps=0")
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    train(_cfg(synth_root, straight, *common), progress=False, evaluate=False)
+
+    class CtrlC(HookBase):
+        def after_step(self) -> None:
+            if self.trainer.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    real_hooks = pose_train.default_hooks
+    monkeypatch.setattr(pose_train, "default_hooks", lambda *a, **k: [*real_hooks(*a, **k), CtrlC()])
+    with pytest.raises(TrainingInterrupted) as info:
+        train(_cfg(synth_root, run, *common), progress=False, evaluate=False)
+    assert info.value.step == 2 and info.value.total_steps == 6
+    assert info.value.checkpoint == str(run / "last.pt")
+    assert torch.load(run / "last.pt", weights_only=False)["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    monkeypatch.setattr(pose_train, "default_hooks", real_hooks)
+
+    lines: list[str] = []
+    result = train(
+        _cfg(synth_root, run, *common, "train.ckpt_every_steps=5"),
+        progress=False,
+        evaluate=False,
+        log=lines.append,
+    )
+    assert lines[0] == f"resuming synthetic_nano ({run}) from step 2 of 6"
+    assert any("train.ckpt_every_steps: 0 -> 5" in line for line in lines[1:])
+    assert result["steps"] == 6 and result["start_step"] == 2
+    a, b = _losses(straight), _losses(run)
+    assert all(a[s] == b[s] for s in range(1, 7)), (a, b)
+
+    lines.clear()
+    result = train(
+        _cfg(synth_root, run, *common, "train.ckpt_every_steps=5"),
+        progress=False,
+        evaluate=False,
+        log=lines.append,
+    )
+    assert result["already_finished"] and any("already finished (step 6 of 6)" in line for line in lines)
+
+    saved = (run / "config.yaml").read_bytes()
+    with pytest.raises(
+        CheckpointError,
+        match=r"model differs from the saved run in 2 setting\(s\): "
+        r"model\.head\.deconv_channels 32 -> 16, model\.vit\.depth 2 -> 3;",
+    ) as e:
+        train(
+            _cfg(synth_root, run, *common, "model.vit.depth=3", "model.head.deconv_channels=16"),
+            progress=False,
+        )
+    assert len(str(e.value)) < 400
+    assert (run / "config.yaml").read_bytes() == saved
+
+
+def test_cli_sigint_prints_the_step_and_the_resume_command(synth_root, tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    import vidpose.engine.pose_train as pose_train
+    from vidpose.cli import main
+    from vidpose.engine.hooks import HookBase
+
+    class CtrlC(HookBase):
+        def after_step(self) -> None:
+            if self.trainer.step == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    real_hooks = pose_train.default_hooks
+    monkeypatch.setattr(pose_train, "default_hooks", lambda *a, **k: [*real_hooks(*a, **k), CtrlC()])
+    recipe = str(REPO / "configs" / "synthetic_nano.yaml")
+    overrides = [*TINY, f"data.root={synth_root}", f"train.out_dir={tmp_path / 'run'}", "train.max_steps=3"]
+    with pytest.raises(SystemExit) as info:
+        main(["train", recipe, *overrides, "--no-progress", "--no-eval"])
+    err = capsys.readouterr().err
+    assert info.value.code == 130
+    assert (
+        f"interrupted (SIGTERM) at step 1 of 3; saved {tmp_path / 'run' / 'last.pt'}; "
+        "resume with: vidpose train" in err
+    )
+    assert "Traceback" not in err and len([line for line in err.splitlines() if line.strip()]) == 1

@@ -120,3 +120,23 @@ def test_a_failure_halfway_leaves_only_complete_files(tmp_path):
     # frames 0..7 were read; key frames 0..3 (one batch of 4) were processed; a result also waits for its id
     emitted = 4 - (est.tracker_cfg.min_hits - 1)
     assert written == [f"frames/{i:06d}.jpg" for i in range(emitted)]  # no JSON, no video, no temp files
+
+
+@pytest.mark.parametrize("draw_tentative, drawn", [(False, [[0]]), (True, [[0, -1]])])
+def test_tentative_persons_are_drawn_only_when_asked(tmp_path, monkeypatch, draw_tentative, drawn):
+    import vidpose.inference.outputs as outputs
+
+    calls: list[list[int]] = []
+
+    def fake_draw(image, people, score_thr):  # noqa: ANN001
+        calls.append([int(t) for t, _, _ in people])
+        return image
+
+    monkeypatch.setattr(outputs, "draw_poses", fake_draw)
+    writer = PredictionWriter(
+        tmp_path, frames_input(1), joint_score_thr=0.5, draw_tentative=draw_tentative, write_video=False,
+        save_frames=True,
+    )  # fmt: skip
+    writer.add(frame(0, [person(0, 10), person(-1, 60)]))
+    writer.close()
+    assert calls == drawn

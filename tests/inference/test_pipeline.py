@@ -302,11 +302,9 @@ def test_frames_of_varying_size_from_a_folder(checkpoint, tmp_path):
     for i, frame in enumerate(random_frames(3, (100, 80)) + random_frames(2, (60, 120), seed=1)):
         cv2.imwrite(str(folder / f"{i + 1}.png"), frame)
     est = VideoPoseEstimator(checkpoint, detector="whole", flip_test=False)
-    summary = predict_to_files(est, folder, tmp_path / "out")
-    data = json.loads(summary.paths["coco"].read_text())
-    assert [(im["height"], im["width"]) for im in data["images"]] == [(100, 80)] * 3 + [(60, 120)] * 2
-    assert [im["file_name"] for im in data["images"]] == [f"frames/{i}.png" for i in range(1, 6)]
-    assert summary.paths["video"].is_file()
+    # Tracks follow pixel positions from frame to frame: a size change inside one input is an error.
+    with pytest.raises(DataFormatError, match=r"frame 3 \(frames/4\.png\) is 60x120, frame 0 is 100x80"):
+        predict_to_files(est, folder, tmp_path / "out")
 
 
 def test_single_frame_model_runs_with_any_odd_t(tmp_path, monkeypatch):

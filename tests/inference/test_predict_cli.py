@@ -89,3 +89,50 @@ def test_predict_errors_are_clear_and_exit_2(checkpoint, bonn_json, tmp_path, ca
     with pytest.raises(SystemExit) as exc:
         main(["predict", str(empty), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")])
     assert exc.value.code == 2 and "folder has no images" in capsys.readouterr().err
+
+
+def test_predict_on_damaged_inputs_gives_one_line(checkpoint, make_video, tmp_path, capsys):
+    """A corrupt video: exit 2 naming the file and the frame, no empty output folder; a truncated one: a
+    warning with the frames read (exit 0), an error with --strict-frames; a frame folder whose sizes change:
+    exit 2 naming the frame."""
+    import numpy as np
+
+    video = make_video(tmp_path)
+    data = video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    corrupt = tmp_path / "corrupt.mp4"
+    damaged = bytearray(data)
+    damaged[len(data) // 2 : len(data) // 2 + 2000] = bytes(range(256)) * 7 + bytes(208)
+    corrupt.write_bytes(bytes(damaged))
+    common = ["--checkpoint", str(checkpoint), "--detector", "whole", "--no-video"]
+
+    out = tmp_path / "out_corrupt"
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(corrupt), "--out", str(out), *common])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert exc.value.code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "corrupt.mp4: cannot decode frame" in lines[0]
+    assert not out.exists()
+
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(cut), "--out", str(tmp_path / "out_cut"), *common])
+    err = capsys.readouterr().err
+    assert exc.value.code == 0, err
+    assert "warning: " in err and "the container announced 41" in err and "frames read were used" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(cut), "--out", str(tmp_path / "out_cut2"), "--strict-frames", *common])
+    assert exc.value.code == 2 and "the stream ended after" in capsys.readouterr().err
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    import cv2
+
+    for i in range(4):
+        size = (48, 64) if i != 2 else (50, 64)
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((*size, 3), 80, np.uint8))
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(folder), "--out", str(tmp_path / "out_mixed"), *common])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "frame 2 (mixed/002.png) is 50x64, frame 0 is 48x64" in err

@@ -164,3 +164,27 @@ def test_bonn_with_dropped_detections(shared_data: Path):
             if pred >= 0:
                 assert gt_to_pred.setdefault(gt, pred) == pred
     assert len(set(gt_to_pred.values())) == len(gt_to_pred) == 4
+
+
+def test_boxes_given_to_their_tracks_do_not_pull_them_away():
+    """--detect-every 5: in between, each track's own (here badly drifting) predicted box goes to it without
+    matching and does not move the track's box; the next detection, 5 frames on, matches the same id."""
+    tracker = PoseTracker(TrackerConfig(min_hits=3))
+    ids = []
+    track = None
+    for t in range(31):
+        truth = np.array([[20.0 + 4 * t, 100.0, 60.0, 150.0], [400.0 - 4 * t, 90.0, 60.0, 150.0]])
+        if t % 5 == 0:
+            tracks = tracker.update_tracks(truth, np.ones(2), np.stack([_box_keypoints(b) for b in truth]))
+        else:
+            drift = truth + np.array([[40.0 * (t % 5), 30.0, -30.0, -60.0]] * 2)  # far off, and shrinking
+            box_before = [tr.box.copy() for tr in tracks]
+            tracks = tracker.update_tracks(
+                drift, np.ones(2), np.stack([_box_keypoints(b) for b in drift]), given=list(tracks)
+            )
+            assert all((tr.box == b).all() for tr, b in zip(tracks, box_before, strict=True))
+        ids.append([tr.track_id for tr in tracks])
+        track = tracks
+    assert ids[-1] == [0, 1] and all(row == [0, 1] for row in ids[2:]), ids
+    assert track is not None and all(tr.coasting == 0 and tr.misses == 0 for tr in track)
+    assert len(tracker.tracks) == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from . import app
+from .checks import check_output_dir
 
 __all__ = ["check_data", "eval_posetrack"]
 
@@ -89,6 +90,7 @@ def eval_posetrack(
 
     if strict_hota and not (tracking and mode == "pt21"):
         raise typer.BadParameter("--strict-hota applies to keypoint HOTA: use it with --mode pt21 --tracking")
+    check_output_dir(out)
     report = evaluate_folders(gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota)
     typer.echo(f"# sequences: {len(report.sequences)}, # evaluated frames: {report.num_frames}")
     typer.echo(format_table(report))

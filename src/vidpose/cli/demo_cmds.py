@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from . import app
+from .checks import check_device, check_output_dir, check_positive
 
 
 @app.command("demo")
@@ -27,6 +28,10 @@ def demo_cmd(
     both models' predictions (JSON) and AP / MOTA."""
     from ..inference.demo import DEMO_SEED, format_summary, run_demo
 
+    check_output_dir(out)
+    check_positive(clips, "--clips", integer=True)
+    check_positive(frames, "--frames", integer=True)
+    device = check_device(device)
     seed = DEMO_SEED if seed is None else seed
     typer.echo(
         f"generating {clips} synthetic test clip(s) and running the temporal and single-frame models ..."

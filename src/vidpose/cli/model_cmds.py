@@ -8,6 +8,7 @@ import typer
 
 from ..errors import ConfigError
 from . import app
+from .checks import check_device, check_output_file, check_positive
 
 __all__ = ["bench_app", "parse_size"]
 
@@ -52,6 +53,12 @@ def convert(
     if fmt not in SOURCE_FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(SOURCE_FORMATS)}")
     size = parse_size(image_size) if image_size is not None else None
+    if frames < 1 or frames % 2 != 1:
+        raise ConfigError(
+            f"--frames {frames}: T must be a positive odd number (the key frame is the middle one)"
+        )
+    check_positive(num_heads, "--num-heads", integer=True)
+    check_output_file(out, "OUT")
     model, cfg = convert_checkpoint(source, fmt, frames=frames, num_heads=num_heads, image_size=size)  # type: ignore[arg-type]
     save_model(model, cfg, out)
     m, v = cfg.model, cfg.model.vit
@@ -80,6 +87,11 @@ def bench_model_cmd(
     """Parameters, GFLOPs per window and latency per window at batch 1, for each size."""
     from ..models.profile import bench_sizes, format_bench_markdown, write_bench
 
+    if out is not None:
+        check_output_file(out)
+    check_positive(frames, "--frames", integer=True)
+    check_positive(repeats, "--repeats", integer=True)
+    device = check_device(device)
     rows = bench_sizes(
         [s.strip() for s in sizes.split(",") if s.strip()],
         frames=frames,

@@ -6,16 +6,26 @@ from pathlib import Path
 
 import typer
 
+from ..errors import ConfigError, DataFormatError
 from . import app
+from .checks import check_device, check_output_dir, check_positive
 
-__all__ = ["predict"]
+__all__ = ["predict", "default_out"]
+
+
+def default_out(source: Path) -> Path:
+    """``clip.mp4`` -> ``./clip_poses``: the output folder when ``--out`` is not given."""
+    name = source.resolve().name if source.name in ("", ".", "..") else source.name
+    return Path(f"{Path(name).stem or 'input'}_poses")
 
 
 @app.command("predict")
 def predict(
     source: Path = typer.Argument(..., help="video file, folder of frames, or PoseTrack JSON sequence"),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidpose model file (.safetensors)"),
-    out: Path = typer.Option(..., "--out", "-o", help="output folder"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="output folder (default: <input name>_poses in the current folder)"
+    ),
     boxes: str | None = typer.Option(
         None, "--boxes", help="person boxes instead of a detector: a box file (COCO / PoseWarper) or 'gt'"
     ),
@@ -40,12 +50,51 @@ def predict(
         None, "--root", help="dataset root of a PoseTrack JSON (default: found)"
     ),
     fps: float | None = typer.Option(None, "--fps", help="frame rate of a folder / JSON input (default 25)"),
+    show_tentative: bool = typer.Option(
+        False,
+        "--show-tentative",
+        help="also draw persons whose track is not confirmed yet (grey '?' boxes: seen in fewer than "
+        "tracker.min_hits frames in a row); they are in the COCO JSON with track_id -1, never in the "
+        "PoseTrack JSON",
+    ),
+    strict_frames: bool = typer.Option(
+        False,
+        "--strict-frames",
+        help="a video that ends before the frame count its container announces is an error (default: a "
+        "warning with the number of frames read)",
+    ),
 ) -> None:
     """Estimate and track every person's pose in a video; write PoseTrack18 + COCO JSON and a rendered mp4."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..data.video_io import FrameSource
     from ..inference import VideoPoseEstimator, predict_to_files
 
+    # Everything the command can check is checked before the model is loaded and the first frame decoded.
+    if not source.exists():
+        raise DataFormatError(
+            f"{source}: input not found (a video file, a folder of frames or a PoseTrack JSON)"
+        )
+    if not checkpoint.exists():
+        raise DataFormatError(
+            f"--checkpoint {checkpoint}: model file not found (see the README's predict section for where a "
+            "model comes from)"
+        )
+    if checkpoint.is_dir():
+        raise DataFormatError(f"--checkpoint {checkpoint}: is a folder, expected a .safetensors model file")
+    if boxes is not None and boxes != "gt" and not Path(boxes).is_file():
+        raise DataFormatError(
+            f"--boxes {boxes}: file not found (relative to the current folder) and not 'gt'"
+        )
+    out = check_output_dir(default_out(source) if out is None else out)
+    device = check_device(device)
+    check_positive(fps, "--fps")
+    check_positive(batch_size, "--batch-size", integer=True)
+    check_positive(detect_every, "--detect-every", integer=True)
+    if frames is not None and (frames < 1 or frames % 2 != 1):
+        raise ConfigError(
+            f"--frames {frames}: T must be a positive odd number (the key frame is the middle one)"
+        )
     estimator = VideoPoseEstimator(
         checkpoint,
         device=device,
@@ -58,6 +107,10 @@ def predict(
         share_features=share,
         num_frames=frames,
     )
+    video = estimator.open(source, root=root, fps=fps)
+    if isinstance(video.frames, FrameSource):
+        video.frames.strict = strict_frames
+    created = not out.exists()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -74,10 +127,20 @@ def predict(
             done = progress.tasks[task].completed
             progress.update(task, fps=done / elapsed if elapsed > 0 else 0.0)
 
-        summary = predict_to_files(
-            estimator, source, out, root=root, fps=fps, save_frames=save_frames, write_video=not no_video,
-            on_frame=on_frame,
-        )  # fmt: skip
+        try:
+            summary = predict_to_files(
+                estimator,
+                video,
+                out,
+                save_frames=save_frames,
+                write_video=not no_video,
+                on_frame=on_frame,
+                draw_tentative=show_tentative,
+            )
+        except BaseException:
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # no empty folder left behind by a failed run
+            raise
     typer.echo(
         f"{summary.num_frames} frames, {summary.num_person_frames} person-frames, "
         f"{summary.num_tracks} tracks, {summary.fps:.2f} frames/s"

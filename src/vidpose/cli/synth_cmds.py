@@ -9,6 +9,7 @@ import typer
 
 from ..errors import ConfigError
 from . import app
+from .checks import check_output_dir, check_positive
 
 __all__ = ["synth"]
 
@@ -30,6 +31,9 @@ def synth(
 
     if split not in SPLITS:
         raise ConfigError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    check_output_dir(out, "OUT")
+    check_positive(clips, "--clips", integer=True)
+    check_positive(frames, "--frames", integer=True)
     cfg = SynthConfig() if frames is None else SynthConfig(frames_per_clip=frames)
     start = time.perf_counter()
     s = generate_split(out, split, clips, seed, cfg, overwrite=overwrite)

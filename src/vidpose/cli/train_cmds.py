@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
 from pathlib import Path
 
 import typer
 
+from ..errors import DataFormatError, TrainingInterrupted
 from . import app
+from .checks import check_device, check_output_dir
 
 
 @app.command("train")
@@ -21,13 +26,40 @@ def train_cmd(
 ) -> None:
     """Train a model. Under torchrun the same command trains with DDP on every process."""
     from ..config import load_config
-    from ..engine.distributed import is_main_process
     from ..engine.pose_train import train
 
+    # torchrun's RANK, not the process group: the group is gone when train() returns, and every process
+    # would print the summary.
+    is_main = os.environ.get("RANK", "0") == "0"
     cfg = load_config(config, overrides or [])
-    result = train(cfg, resume=resume, progress=progress, evaluate=evaluate)
-    if is_main_process():
-        typer.echo(f"trained {result['steps']} steps; last evaluation: {result['last_eval']}")
+    check_output_dir(cfg.train.out_dir, "train.out_dir")
+    check_device(cfg.train.device, "train.device")
+    try:
+        result = train(
+            cfg, resume=resume, progress=progress, evaluate=evaluate, log=typer.echo if is_main else None
+        )
+    except TrainingInterrupted as e:
+        from . import _DEBUG
+
+        if is_main:
+            again = shlex.join(["vidpose", "train", str(config), *(overrides or [])])
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                again = f"the same torchrun command (torchrun ... -m vidpose.cli {again[len('vidpose ') :]})"
+            typer.secho(
+                f"interrupted ({e.signal_name}) at step {e.step} of {e.total_steps}; "
+                f"saved {e.checkpoint}; resume with: {again}",
+                fg="yellow",
+                err=True,
+            )
+        _DEBUG["interrupt_reported"] = True
+        sys.exit(130)
+    if is_main:
+        if not result["already_finished"]:
+            trained = result["steps"] - result["start_step"]
+            typer.echo(
+                f"trained {trained} steps (now at step {result['steps']} of {result['total_steps']}); "
+                f"last evaluation: {result['last_eval']}"
+            )
         for name, path in result["files"].items():
             typer.echo(f"{name} model: {path}")
 
@@ -54,9 +86,22 @@ def evaluate_cmd(
     from ..models.serialization import load_model
 
     cfg = load_config(config, [*(overrides or []), *([f"data.key_frame={key_frame}"] if key_frame else [])])
+    # Checked before the (possibly hours long) evaluation: where it writes, the device, the files it reads.
+    out = check_output_dir(
+        out or Path(cfg.train.out_dir) / "eval", "--out" if out else "<train.out_dir>/eval"
+    )
+    device = check_device(device)
+    if boxes is not None and boxes != "gt":
+        # A command-line path is relative to the current folder (data.val_boxes in a recipe: data.root).
+        if not Path(boxes).is_file():
+            raise DataFormatError(
+                f"--boxes {boxes}: file not found (relative to the current folder) and not 'gt'"
+            )
+        boxes = str(Path(boxes).resolve())
+    if checkpoint.is_dir():
+        raise DataFormatError(f"--checkpoint {checkpoint}: is a folder, expected a .safetensors model file")
     model, _ = load_model(checkpoint, device=device)
     model.readout = readout
-    out = out or Path(cfg.train.out_dir) / "eval"
     summary = evaluate_split(
         model, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, checkpoint=str(checkpoint)
     )

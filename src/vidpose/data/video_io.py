@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +25,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, VidposeWarning
 
 __all__ = [
     "read_image",
@@ -62,12 +63,36 @@ class FrameSource:
         num_frames: number of frames if known (folders: always; videos: when the container says), else None.
         size: (H, W) of the first frame. Folder frames may differ in size: use :meth:`frame_size` or
             ``frame.shape[:2]``.
+        strict: a video whose stream ends before the announced ``num_frames`` raises
+            :class:`DataFormatError` instead of warning (:class:`VidposeWarning`) with the count read.
     """
 
     path: Path
     fps: float
     num_frames: int | None
     size: tuple[int, int]
+    strict: bool = False
+
+    def _stream_ended(self, read: int) -> None:
+        """Called when a video's stream ends after ``read`` frames: a shorter stream than announced warns
+        (or raises when :attr:`strict`)."""
+        if self.num_frames is None or read >= self.num_frames:
+            return
+        msg = (
+            f"{self.path}: the stream ended after {read} frames, the container announced {self.num_frames} "
+            "(a truncated or damaged file)"
+        )
+        if self.strict:
+            raise DataFormatError(f"{msg}; re-encode or re-download the video")
+        warnings.warn(f"{msg}; the {read} frames read were used (--strict-frames makes this an error)",
+                      VidposeWarning, stacklevel=2)  # fmt: skip
+
+    def _decode_error(self, index: int, error: BaseException) -> DataFormatError:
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        return DataFormatError(
+            f"{self.path}: cannot decode frame {index} ({reason}); the file is damaged from that frame on: "
+            f"re-encode it, or cut it before frame {index}"
+        )
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -175,11 +200,31 @@ class PyAVVideoSource(FrameSource):
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         import av
 
-        with av.open(str(self.path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for i, frame in enumerate(container.decode(stream)):
-                yield i, frame.to_ndarray(format="rgb24")
+        read = 0
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                for frame in container.decode(stream):
+                    rgb = frame.to_ndarray(format="rgb24")
+                    if rgb.shape[:2] != self.size:
+                        raise DataFormatError(
+                            f"{self.path}: frame {read} is {rgb.shape[0]}x{rgb.shape[1]}, the first frame is "
+                            f"{self.size[0]}x{self.size[1]}; the frame size must not change inside a video"
+                        )
+                    yield read, rgb
+                    read += 1
+        except av.FFmpegError as e:
+            raise self._decode_error(read, e) from None
+        self._stream_ended(read)
+
+
+def _quiet_capture(path: Path) -> cv2.VideoCapture:
+    """``cv2.VideoCapture`` with OpenCV's FFmpeg log silenced ("moov atom not found" and the like: vidpose
+    says what went wrong itself) unless ``VIDPOSE_DEBUG`` asks for it."""
+    if os.environ.get("VIDPOSE_DEBUG", "0").strip().lower() in ("", "0", "false", "no"):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    return cv2.VideoCapture(str(path))
 
 
 class OpenCVVideoSource(FrameSource):
@@ -187,7 +232,7 @@ class OpenCVVideoSource(FrameSource):
 
     def __init__(self, path: str | Path, fallback_fps: float = DEFAULT_FOLDER_FPS) -> None:
         self.path = Path(path)
-        cap = cv2.VideoCapture(str(self.path))
+        cap = _quiet_capture(self.path)
         try:
             if not cap.isOpened():
                 raise DataFormatError(
@@ -205,27 +250,36 @@ class OpenCVVideoSource(FrameSource):
         self.size = (int(first.shape[0]), int(first.shape[1]))
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        cap = cv2.VideoCapture(str(self.path))
+        cap = _quiet_capture(self.path)
         try:
             i = 0
             while True:
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
-                    return
+                    break
                 yield i, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                 i += 1
         finally:
             cap.release()
+        self._stream_ended(i)
 
 
-def open_source(path: str | Path, fps: float = DEFAULT_FOLDER_FPS) -> FrameSource:
+def open_source(path: str | Path, fps: float = DEFAULT_FOLDER_FPS, strict: bool = False) -> FrameSource:
     """Open a video file or a folder of images as a lazy :class:`FrameSource`.
 
     ``fps`` is the rate of an image folder (and of a video whose container gives none). Raises
     :class:`DataFormatError` for a missing path, a folder without images, or a video that cannot be decoded
-    or has no frames.
+    or has no frames, or a non-positive ``fps``. ``strict``: see :attr:`FrameSource.strict`.
     """
     path = Path(path)
+    if not fps > 0:
+        raise DataFormatError(f"{path}: the frame rate must be > 0, got {fps}")
+    src = _open_source(path, fps)
+    src.strict = strict
+    return src
+
+
+def _open_source(path: Path, fps: float) -> FrameSource:
     if not path.exists():
         raise DataFormatError(
             f"{path}: no such file or folder (expected a video file such as "

@@ -80,40 +80,47 @@ def is_main_process() -> bool:
     return get_rank() == 0
 
 
-def select_device(name: str = "auto", local_rank: int | None = None) -> torch.device:
+def select_device(
+    name: str = "auto", local_rank: int | None = None, *, field: str = "train.device"
+) -> torch.device:
     """Device from a config string.
 
     Args:
         name: "auto" (cuda if available, else cpu), "cpu", "cuda" (this process's GPU) or "cuda:<index>".
         local_rank: GPU index used for "auto" and "cuda"; None = ``LOCAL_RANK`` from the environment
             (0 if unset).
+        field: where the string came from, for the error message ("train.device", "--device").
 
     Raises:
         ConfigError: CUDA asked for but not available, or an unknown device string.
     """
     if local_rank is None:
         local_rank = _env_int("LOCAL_RANK", 0)
+    if not isinstance(name, str):
+        name = str(name)
+    name = name.strip()
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return torch.device("cpu")
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ConfigError(
-                f"train.device: {name!r} asked for, but CUDA is not available (use 'auto' or 'cpu')"
+            why = (
+                "CUDA is not available: this torch build has no CUDA support (install a CUDA build of torch)"
+                if torch.version.cuda is None
+                else "CUDA is not available: no GPU is visible (or the driver is missing)"
             )
+            raise ConfigError(f"{field}: {name!r} asked for, but {why}; use 'auto' or 'cpu'")
         if name == "cuda":
             return torch.device("cuda", local_rank)
         try:
             index = int(name.split(":", 1)[1])
         except ValueError:
-            raise ConfigError(f"train.device: {name!r} is not a device (expected cuda:<index>)") from None
+            raise ConfigError(f"{field}: {name!r} is not a device (expected cuda:<index>)") from None
         if not 0 <= index < torch.cuda.device_count():
-            raise ConfigError(
-                f"train.device: {name!r}, but only {torch.cuda.device_count()} GPU(s) are visible"
-            )
+            raise ConfigError(f"{field}: {name!r}, but only {torch.cuda.device_count()} GPU(s) are visible")
         return torch.device("cuda", index)
-    raise ConfigError(f"train.device: {name!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:<index>'")
+    raise ConfigError(f"{field}: {name!r} is not one of 'auto', 'cpu', 'cuda', 'cuda:<index>'")
 
 
 def init_distributed(device: str = "auto") -> torch.device:

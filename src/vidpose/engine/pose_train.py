@@ -13,6 +13,7 @@ the exported model files ``model_last.safetensors`` / ``model_best.safetensors``
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,85 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> None:
     load_backbone_and_head(model, state, where=str(path))
 
 
+#: Settings under ``model.`` that change neither a weight's shape nor the inference numbers: a resumed run may
+#: change them (they are reported). Every other ``model.`` setting is the architecture and must not change.
+RESUMABLE_MODEL_KEYS = (
+    "model.init_from",
+    "model.aux_frame_grad",
+    "model.vit.drop_path_rate",
+    "model.vit.grad_checkpointing",
+    "model.mlsme.use_cube_mask",
+    "model.mlsme.cube_mask_ratio",
+    "model.mlsme.use_frame_mask",
+    "model.mlsme.frame_mask_count",
+    "model.mlsme.key_frame_mask_prob",
+    "model.loss.lambda_pose",
+    "model.loss.lambda_ctx",
+    "model.loss.norm_pix_target",
+)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: tuple(data) if isinstance(data, list) else data}
+
+
+def config_changes(saved: dict[str, Any], cfg: Config) -> list[tuple[str, Any, Any]]:
+    """``(key, saved value, new value)`` for every setting that differs (``train.out_dir`` ignored)."""
+    old, new = _flatten(saved), _flatten(config_to_dict(cfg))
+    keys = sorted(set(old) | set(new), key=lambda k: (k.split(".")[0] != "model", k))
+    return [(k, old.get(k), new.get(k)) for k in keys if k != "train.out_dir" and old.get(k) != new.get(k)]
+
+
+def is_architecture_key(key: str) -> bool:
+    """A ``model.`` / ``codec.input_size`` setting a resumed run cannot change."""
+    if key in ("codec.input_size", "codec.heatmap_size"):
+        return True
+    return key.startswith("model.") and key not in RESUMABLE_MODEL_KEYS
+
+
+def check_resume(cfg: Config, out_dir: Path) -> list[tuple[str, Any, Any]] | None:
+    """Before any file of a run is touched: None when there is nothing to resume; else the settings that
+    differ from the saved run (its ``config.yaml``). A different architecture is a :class:`CheckpointError`
+    with the first differing keys and their count."""
+    if not (out_dir / "last.pt").is_file():
+        return None
+    saved_path = out_dir / "config.yaml"
+    if not saved_path.is_file():
+        return []
+    try:
+        saved = yaml.safe_load(saved_path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise CheckpointError(
+            f"{saved_path}: the saved run's config is unreadable ({e.__class__.__name__})"
+        ) from None
+    changes = config_changes(saved, cfg)
+    arch = [c for c in changes if is_architecture_key(c[0])]
+    if arch:
+        shown = ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in arch[:3])
+        more = f" and {len(arch) - 3} more" if len(arch) > 3 else ""
+        raise CheckpointError(
+            f"{out_dir}: cannot resume, the model differs from the saved run in {len(arch)} setting(s): "
+            f"{shown}{more}; use another train.out_dir, or --no-resume to start this one over"
+        )
+    return changes
+
+
 def _write_config(cfg: Config, out_dir: Path) -> None:
     atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 def train(
-    cfg: Config, *, resume: bool = True, progress: bool = True, evaluate: bool = True
+    cfg: Config,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    evaluate: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg`` and return a summary (steps, final losses, last evaluation, exported model files).
 
@@ -87,11 +161,19 @@ def train(
             schedule, sampler position and RNG states).
         progress: show a progress bar (rank 0).
         evaluate: validate every ``train.val_every_epochs`` epochs on ``data.val_ann`` and keep ``best``.
+        log: receives the lines a user should see (main process only): "resuming ... from step N", the
+            settings that differ from the saved run, "already finished".
+
+    Raises:
+        CheckpointError: resuming a run whose model differs (raised before any file is written).
+        TrainingInterrupted: SIGINT / SIGTERM; ``last`` was written at the step it names.
     """
+    say = log if (log is not None and is_main_process()) else (lambda line: None)
+    out_dir = Path(cfg.train.out_dir)
+    changes = check_resume(cfg, out_dir) if resume else None
     device = init_distributed(cfg.train.device)
     try:
         seed_everything(cfg.train.seed + get_rank())
-        out_dir = Path(cfg.train.out_dir)
         root = Path(cfg.data.root)
         train_sequences = read_sequences(root / cfg.data.train_ann, format=cfg.data.format)
         dataset = build_dataset(cfg, train_sequences, train=True)
@@ -135,9 +217,22 @@ def train(
         )
         if is_main_process():
             _write_config(cfg, out_dir)
-        if resume:
-            trainer.resume()
-        trainer.train()
+        start_step = 0
+        finished = False
+        if resume and trainer.resume():
+            start_step = trainer.step
+            say(f"resuming {cfg.name} ({out_dir}) from step {trainer.step} of {trainer.total_steps}")
+            for key, old, new in changes or []:
+                say(f"  {key}: {old!r} -> {new!r} (differs from the saved run)")
+            finished = trainer.step >= trainer.total_steps
+            if finished:
+                say(
+                    f"{out_dir}: the run is already finished (step {trainer.step} of {trainer.total_steps}); "
+                    "nothing to train. Raise train.epochs / train.max_steps to continue it, or start over "
+                    "with --no-resume or another train.out_dir"
+                )
+        if not finished:
+            trainer.train()
 
         files = {}
         if is_main_process():
@@ -153,6 +248,9 @@ def train(
                 files["best"] = str(save_model(best_model, cfg, out_dir / "model_best.safetensors"))
         return {
             "steps": trainer.step,
+            "start_step": start_step,
+            "total_steps": trainer.total_steps,
+            "already_finished": finished,
             "epochs": trainer.epoch,
             "last_eval": trainer.last_eval,
             "files": files,

@@ -23,6 +23,8 @@ import copy
 import dataclasses
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
 from ..config import TrainConfig
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, TrainingInterrupted
 from .checkpoint import Checkpointer, capture_rng_state, load_model_state, restore_rng_state
 from .distributed import (
     all_gather_object,
@@ -43,6 +45,7 @@ from .distributed import (
     all_reduce_sum,
     get_rank,
     get_world_size,
+    is_distributed,
     select_device,
     unwrap,
     wrap_ddp,
@@ -212,6 +215,7 @@ class Trainer:
         self.checkpointer = Checkpointer(cfg.out_dir)
         self.extra_state = extra_state or {}
 
+        self._stop_signal: str | None = None
         self.step = 0
         self.epoch = 0
         self.step_in_epoch = 0
@@ -255,13 +259,58 @@ class Trainer:
             getattr(h, point)(*args)
 
     # ----------------------------------------------------------------------------------------------- loop
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGINT / SIGTERM during :meth:`train` ask the loop to stop after the current step (a second one
+        interrupts at once). Only in the main thread, where Python delivers signals."""
+        self._stop_signal: str | None = None
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous: dict[int, Any] = {}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self._stop_signal = signal.Signals(signum).name
+            for sig, handler in previous.items():  # a second signal takes the old way out at once
+                signal.signal(sig, handler)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, request_stop)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_requested(self) -> bool:
+        """A stop signal arrived (on any process: under DDP every process stops at the same step)."""
+        if not is_distributed():
+            return self._stop_signal is not None
+        flag = torch.tensor([1.0 if self._stop_signal is not None else 0.0], device=self.device)
+        return bool(all_reduce_max(flag).item() > 0)
+
+    def _stop_now(self) -> None:
+        """Called between steps after a stop signal: write ``last`` atomically and raise."""
+        name = self._stop_signal or "SIGINT"
+        path = self.checkpointer.save(self.checkpointer.LAST, self.state_dict())
+        raise TrainingInterrupted(self.step, self.total_steps, None if path is None else str(path), name)
+
     def train(self) -> None:
-        """Run from the current step to ``total_steps``; ``after_train`` hooks run even when a step raises."""
+        """Run from the current step to ``total_steps``; ``after_train`` hooks run even when a step raises.
+
+        SIGINT / SIGTERM stop it after the running step: ``last`` is written atomically (the position inside
+        the epoch included, so that a resume repeats nothing) and :class:`TrainingInterrupted` is raised."""
         self.completed = False
         self._window.reset()
+        with self._stop_on_signals():
+            self._train_loop()
+
+    def _train_loop(self) -> None:
         try:
             self._call("before_train")
             while self.step < self.total_steps:
+                if self._stop_requested():
+                    self._stop_now()
                 if self._data_iter is None:
                     start = self.step_in_epoch * self.cfg.accum_steps
                     self._data_iter = iter(self.loader(self.epoch, start))

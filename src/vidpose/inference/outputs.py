@@ -16,7 +16,9 @@ For an input named ``<name>`` (video stem, folder name, PoseTrack JSON stem), in
   y, score), keypoint_scores, num_keypoints = joints above the threshold), ``categories``. Unconfirmed persons
   are kept, with ``track_id`` -1.
 - ``<name>.mp4``: every frame with each person's skeleton, box and id in its track's colour; a joint's disc
-  grows with its confidence and joints below ``draw_score_thr`` are hidden.
+  grows with its confidence and joints below ``draw_score_thr`` are hidden. Unconfirmed persons (track -1:
+  seen in fewer than ``tracker.min_hits`` frames in a row) are drawn only with ``draw_tentative``, as grey
+  boxes labelled "?", so that the video shows what the PoseTrack JSON holds.
 - ``frames/<index:06d>.jpg`` (``save_frames``): the rendered frames.
 
 Nothing is half-written: the JSON files and the video appear under their names only when the run completes
@@ -103,11 +105,13 @@ class PredictionWriter:
         write_video: bool = True,
         save_frames: bool = False,
         draw_score_thr: float = 0.3,
+        draw_tentative: bool = False,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.video = video
         self.joint_score_thr = joint_score_thr
         self.draw_score_thr = float(draw_score_thr)
+        self.draw_tentative = bool(draw_tentative)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.frames_dir = self.out_dir / "frames" if save_frames else None
         if self.frames_dir is not None:
@@ -153,8 +157,9 @@ class PredictionWriter:
             raise ValueError(
                 "PredictionWriter: rendering needs FrameResult.frame (run with return_frames=True)"
             )
+        shown = [p for p in persons if p.track_id >= 0 or self.draw_tentative]
         drawn = draw_poses(
-            result.frame, [(p.track_id, p.box, p.keypoints) for p in persons], score_thr=self.draw_score_thr
+            result.frame, [(p.track_id, p.box, p.keypoints) for p in shown], score_thr=self.draw_score_thr
         )
         if self._video_writer is not None:
             self._video_writer.write(drawn)
@@ -252,17 +257,23 @@ def predict_to_files(
     save_frames: bool = False,
     write_video: bool = True,
     on_frame: Callable[[FrameResult, int | None], None] | None = None,
+    draw_tentative: bool = False,
 ) -> PredictSummary:
     """Run ``estimator`` on ``source`` (see :func:`vidpose.inference.pipeline.open_input`) and write every
     output into ``out_dir``. ``on_frame(result, total frames or None)`` is called after each frame (progress
-    display)."""
+    display). ``draw_tentative``: also draw unconfirmed persons (grey "?") in the video."""
     start = time.perf_counter()
     video = estimator.open(source, root, fps)
     results = estimator.run(video, return_frames=write_video or save_frames)
     num_persons = 0
     tracks: set[int] = set()
     with PredictionWriter(
-        out_dir, video, estimator.cfg.eval.joint_score_thr, write_video=write_video, save_frames=save_frames
+        out_dir,
+        video,
+        estimator.cfg.eval.joint_score_thr,
+        write_video=write_video,
+        save_frames=save_frames,
+        draw_tentative=draw_tentative,
     ) as writer:
         for result in results:
             writer.add(result)

@@ -518,6 +518,7 @@ class _Run:
 
     def __post_init__(self) -> None:
         est = self.est
+        self.first_size: tuple[int, ...] | None = None
         self.tracker = None if self.use_gt else PoseTracker(est.tracker_cfg)
         self.id_delay = 0 if self.tracker is None else est.tracker_cfg.min_hits - 1
         self.cache: dict | None = {} if est.share_features else None
@@ -539,6 +540,16 @@ class _Run:
                 raise DataFormatError(
                     f"{self.video.name}: frame {self.num_read}: expected RGB uint8 [H, W, 3], got "
                     f"{frame.dtype} {list(frame.shape)}"
+                )
+            if self.first_size is None:
+                self.first_size = frame.shape[:2]
+            elif frame.shape[:2] != self.first_size:
+                _, file_name = self.video.frame_info(self.num_read)
+                (h, w), (h0, w0) = frame.shape[:2], self.first_size
+                raise DataFormatError(
+                    f"{self.video.path or self.video.name}: frame {self.num_read}"
+                    f"{f' ({file_name})' if file_name else ''} is {h}x{w}, frame 0 is {h0}x{w0}; the frames "
+                    "of one input must have one size (tracks follow pixel positions): resize them first"
                 )
             self.frames[self.num_read] = frame
             self.num_read += 1
@@ -580,47 +591,54 @@ class _Run:
             yield self._emit(self.pending.popleft())
 
     # ------------------------------------------------------------------------------------------- one batch
-    def _boxes(self, t: int) -> tuple[np.ndarray, np.ndarray, list[int] | None, list | None]:
-        """boxes [M, 4], scores [M], GT ids or None, stabiliser keys or None for key frame t."""
-        live = [] if self.tracker is None else [tr for tr in self.tracker.tracks if tr.misses == 0]
+    def _boxes(
+        self, t: int
+    ) -> tuple[np.ndarray, np.ndarray, list[int] | None, list | None, list[Track | None] | None]:
+        """boxes [M, 4], scores [M], GT ids or None, stabiliser keys or None, and (frames without
+        detection) the track each box was predicted from, for key frame t."""
+        # Tracks present in the last frame: matched to a detection, or carried by their own predicted box.
+        live = [] if self.tracker is None else [tr for tr in self.tracker.tracks if tr.misses == tr.coasting]
         if not self._is_detect_frame(t) and live:
             assert self.tracker is not None
             boxes = np.stack([self.tracker.predict_box(tr) for tr in live])
             keep = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] >= 1.0) & (boxes[:, 3] >= 1.0)
             scores = np.array([tr.score for tr in live], dtype=np.float64)[keep]
             keys = [("track", tr.uid) for tr, k in zip(live, keep, strict=True) if k]
-            return boxes[keep], scores, None, keys
+            sources: list[Track | None] = [tr for tr, k in zip(live, keep, strict=True) if k]
+            return boxes[keep], scores, None, keys, sources
         if self.table is not None:
             empty = (np.zeros((0, 4)), np.zeros(0), [] if self.use_gt else None)
             boxes, scores, ids = self.table.get(t, empty)
-            return boxes, scores, ids, ids
+            return boxes, scores, ids, ids, None
         det = self.est.detector
         assert det is not None
         boxes, scores, _ = _clean(*det(self.frames[t]), None, self.est.cfg.data.box_score_thr, "detector")
-        return boxes, scores, None, None
+        return boxes, scores, None, None, None
 
     def _process(self, group: list[int]) -> None:
         est = self.est
         per_frame = []
         windows: list[tuple[CropBox, tuple[int, ...]]] = []
         for t in group:
-            boxes, scores, ids, keys = self._boxes(t)
+            boxes, scores, ids, keys, sources = self._boxes(t)
             if self.stabilizer is not None:
                 crops = self.stabilizer.assign(boxes, keys)
             else:
                 crops = [CropBox.from_box(b, est.input_size, est.cfg.data.bbox_scale) for b in boxes]
             frame_ids = clamp_frames(t, est.offsets, self.num_read)
             windows.extend((c, frame_ids) for c in crops)
-            per_frame.append((t, boxes, scores, ids))
+            per_frame.append((t, boxes, scores, ids, sources))
         coords, maxima = est.estimate(self.frames, windows, self.cache)
         start = 0
-        for t, boxes, scores, ids in per_frame:
+        for t, boxes, scores, ids, sources in per_frame:
             m = len(boxes)
             kp = np.concatenate(
                 [coords[start : start + m], (maxima[start : start + m] * scores[:, None])[..., None]], -1
             )
             start += m
-            refs: list = ids if self.tracker is None else self.tracker.update_tracks(boxes, scores, kp)
+            refs: list = (
+                ids if self.tracker is None else self.tracker.update_tracks(boxes, scores, kp, given=sources)
+            )
             frame = self.frames[t]
             self.pending.append(
                 _Pending(t, frame.shape[:2], boxes, scores, kp, refs, frame if self.return_frames else None)

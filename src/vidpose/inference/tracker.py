@@ -55,7 +55,11 @@ class Track:
         score: detection score of the last match.
         hits: consecutive frames matched (reset by a miss).
         age: frames since the track started.
-        misses: consecutive frames unmatched (0 = matched in the last update).
+        misses: consecutive frames unmatched (0 = matched in the last update); frames the track coasted
+            through count too, so that its motion is extrapolated from its last detection.
+        coasting: of those, the frames without detection that the track carried with its own predicted box
+            (``given`` in :meth:`PoseTracker.update_tracks`); ``misses == coasting`` means the track was
+            present in the last frame.
     """
 
     uid: int
@@ -67,6 +71,7 @@ class Track:
     hits: int = 1
     age: int = 0
     misses: int = 0
+    coasting: int = 0
 
     @property
     def confirmed(self) -> bool:
@@ -158,19 +163,39 @@ class PoseTracker:
 
     # ------------------------------------------------------------------------------------------- update
     def update_tracks(
-        self, boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray | None = None
+        self,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        keypoints: np.ndarray | None = None,
+        given: list[Track | None] | None = None,
     ) -> list[Track]:
         """Advance one frame. boxes: [M, 4] xywh, scores: [M], keypoints: [M, K, 3] or None -> the [M] tracks.
 
-        The returned track of a detection has ``track_id`` -1 while tentative.
+        The returned track of a detection has ``track_id`` -1 while tentative. ``given`` ([M], optional): the
+        track a box is known to belong to (a box the track predicted itself, ``--detect-every K``); such a box
+        goes to its track without matching, so that a frame without detection cannot switch ids. Such a box is
+        not a detection: the track's box and velocity stay those of its last detection (a predicted box that
+        drifts cannot pull the track away from the person before the next detection is matched).
         """
         boxes, scores, keypoints = _check_inputs(boxes, scores, keypoints, len(self.sigmas))
         self.frame_index += 1
         for t in self.tracks:
             t.age += 1
         assigned: list[Track | None] = [None] * len(boxes)
-        free = list(range(len(boxes)))
-        for group in ([t for t in self.tracks if t.confirmed], [t for t in self.tracks if not t.confirmed]):
+        if given is not None:
+            if len(given) != len(boxes):
+                raise ValueError(f"given has {len(given)} entries for {len(boxes)} boxes")
+            for det, track in enumerate(given):
+                if track is not None and any(track is t for t in self.tracks):
+                    track.misses += 1
+                    track.coasting += 1
+                    track.hits += 1
+                    self._maybe_confirm(track)
+                    assigned[det] = track
+        free = [d for d in range(len(boxes)) if assigned[d] is None]
+        taken = [a for a in assigned if a is not None]
+        unassigned = [t for t in self.tracks if not any(t is a for a in taken)]
+        for group in ([t for t in unassigned if t.confirmed], [t for t in unassigned if not t.confirmed]):
             if not group or not free:
                 continue
             kp = keypoints[free] if keypoints is not None else None
@@ -228,6 +253,7 @@ class PoseTracker:
         track.score = score
         track.hits += 1
         track.misses = 0
+        track.coasting = 0
         self._maybe_confirm(track)
 
     def _maybe_confirm(self, track: Track) -> None:

@@ -100,6 +100,8 @@ def _sniff(path: Path) -> str:
 def _read_metadata(path: Path) -> dict[str, str]:
     from safetensors import safe_open
 
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, expected a vidpose model file ({_HINT})")
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found ({_HINT})")
     kind = _sniff(path)
