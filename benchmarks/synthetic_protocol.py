@@ -44,13 +44,13 @@ SEEDS = (0, 1, 2)
 #: The full model and the baseline run with every seed, the ablations with seed 0.
 ABLATIONS = (
     "single_frame", "fusion_paper_init", "key_frame_drop", "no_frame_mask", "no_pose_recon", "fusion_sum",
-    "no_cube_mask", "no_context_recon", "fusion_concat", "fusion_cross_attention", "frames3",
-    "aux_frame_grad",
+    "no_cube_mask", "lr10", "single_frame_lr10", "no_context_recon", "fusion_concat",
+    "fusion_cross_attention", "frames3", "aux_frame_grad",
 )  # fmt: skip
 VARIANTS: dict[str, str] = {"full": STAGE2, **{v: f"configs/ablations/{v}.yaml" for v in ABLATIONS}}
 MAIN = ("full", "single_frame")
 #: Variants that also get the key-frame corruption probe (they target it).
-PROBED = (*MAIN, "fusion_paper_init", "key_frame_drop")
+PROBED = (*MAIN, "fusion_paper_init", "key_frame_drop", "lr10", "single_frame_lr10")
 PROBES = ("black", "neighbour")
 COLUMNS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
 
