@@ -11,7 +11,8 @@ import pytest
 from vidpose.cli import main
 from vidpose.cli.predict_cmds import default_out
 
-BUNDLED = Path(__file__).resolve().parents[1] / "src" / "vidpose" / "assets" / "synthetic_temporal.safetensors"
+ASSETS = Path(__file__).resolve().parents[1] / "src" / "vidpose" / "assets"
+BUNDLED = ASSETS / "synthetic_temporal.safetensors"
 
 
 def run(args: list[str], capsys) -> tuple[int, str]:
