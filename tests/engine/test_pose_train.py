@@ -328,3 +328,16 @@ def test_cli_sigint_prints_the_step_and_the_resume_command(synth_root, tmp_path,
         "resume with: vidpose train" in err
     )
     assert "Traceback" not in err and len([line for line in err.splitlines() if line.strip()]) == 1
+
+
+def test_backbone_lr_scale_leaves_the_temporal_modules_at_the_base_lr(synth_root, tmp_path):
+    from vidpose.engine.pose_train import pose_optimizer
+    from vidpose.models import build_model
+
+    cfg = _cfg(synth_root, tmp_path, "train.lr=1e-2", "train.backbone_lr_scale=0.1", "train.layer_decay=1.0")
+    model = build_model(cfg.model)
+    opt = pose_optimizer(model, cfg)
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    assert lr_of[id(params["smml.fusion_scale"])] == pytest.approx(1e-2)
+    assert lr_of[id(params["backbone.blocks.0.attn.qkv.weight"])] == pytest.approx(1e-3)

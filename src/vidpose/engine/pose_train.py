@@ -37,7 +37,7 @@ from .pose_eval import evaluate_split
 from .sampler import EpochLoader
 from .trainer import Trainer, seed_everything
 
-__all__ = ["train", "init_from_checkpoint", "pose_step"]
+__all__ = ["train", "init_from_checkpoint", "pose_step", "pose_optimizer"]
 
 
 def pose_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -142,6 +142,14 @@ def check_resume(cfg: Config, out_dir: Path) -> list[tuple[str, Any, Any]] | Non
     return changes
 
 
+def pose_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """AdamW for a :class:`PoseModel`: layer decay and ``train.backbone_lr_scale`` apply to the backbone only;
+    every other module (MLSME, SMML, heads) sits at the top id and gets ``train.lr``."""
+    all_ids = model.layer_ids()
+    layer_ids = {k: v for k, v in all_ids.items() if k.startswith("backbone.")}
+    return build_optimizer(model, cfg.train, layer_ids=layer_ids, max_layer_id=max(all_ids.values()))
+
+
 def _write_config(cfg: Config, out_dir: Path) -> None:
     atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
@@ -183,10 +191,7 @@ def train(
         model = build_model(cfg.model)
         if cfg.model.init_from:
             init_from_checkpoint(model, cfg.model.init_from)
-        layer_ids = model.layer_ids()
-        optimizer = build_optimizer(
-            model, cfg.train, layer_ids=layer_ids, max_layer_id=max(layer_ids.values())
-        )
+        optimizer = pose_optimizer(model, cfg)
 
         eval_fn = None
         if evaluate:
