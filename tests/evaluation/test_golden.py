@@ -7,31 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from golden_cases import HOTA_CASES, POSEVAL_CASES
 
 from vidpose.cli import main as cli_main
 from vidpose.evaluation import evaluate_folders, format_table, write_poseval_json
 
-# poseval cases: expected/ holds poseval's total_AP_metrics.json (and total_MOT_metrics.json with tracking)
-CASES = [
-    "bonn1_exact",
-    "bonn1_noise15_swap",
-    "bonn1_noise15_swap_pt17gt",
-    "bonn1_noise30_fp30_drop20",
-    "bonn30train_noise15_swap",
-    "bonn30train_noise25_fp20_drop10",
-    "mmpose3_noise15",
-]
-# PoseTrack21 keypoint-HOTA cases: expected/ holds the kit's pt21_pose_hota.txt (tested in test_hota.py)
-HOTA_CASES = [
-    "bonn1_exact",
-    "bonn1_noise15_swap",
-    "bonn1_noise30_fp30_drop20",
-    "bonn30train_noise15_swap",
-    "bonn30train_noise25_fp20_drop10",
-    "hota_mini1",
-    "hota_mini2",
-    "hota_mini3",
-]
+CASES = POSEVAL_CASES
 # percentage points, as poseval stores them. MOTA, MOTP, precision and recall (of both tables) have a single
 # right answer; AP may move by about 1e-4 with the rank of tied scores (POSETRACK_EVAL.md, "Golden cases").
 TOL = 1e-6

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from golden_cases import HOTA_CASES
 from scipy.optimize import linear_sum_assignment
 
 from vidpose.cli import main as cli_main
@@ -19,16 +20,7 @@ from vidpose.evaluation.matching import points_in_polygons
 from vidpose.evaluation.pose_hota import ALPHAS, HOTA_JOINTS, SUMMARY_FIELDS
 from vidpose.skeleton import PT18
 
-GOLDEN = [
-    "bonn1_exact",
-    "bonn1_noise15_swap",
-    "bonn1_noise30_fp30_drop20",
-    "bonn30train_noise15_swap",
-    "bonn30train_noise25_fp20_drop10",
-    "hota_mini1",
-    "hota_mini2",
-    "hota_mini3",
-]
+GOLDEN = HOTA_CASES
 J = 15
 A = 19
 CH = np.array([PT18.index(n) for n in HOTA_JOINTS])
