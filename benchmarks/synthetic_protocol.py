@@ -281,14 +281,266 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
     print("\n".join(lines))
 
 
+# ------------------------------------------------------------------------------------------------ round 2
+# The second round (this file's ``--round 2``) acts on what the first found: the fusion stayed at identity.
+# Stage 1b continues the single-frame pretraining on 300 clips; stage 2 "robust" adds key-frame corruptions
+# and a fusion lr factor (configs/synthetic/stage2_robust.yaml). Every round-2 stage-2 run starts from the
+# round-1 single-frame model (so the comparison does not wait for stage 1b); the bundled models start from
+# stage 1b with the robust recipe.
+ROOT2 = Path("data/synth_v2")
+SPLITS2 = [("train", 300, 0), ("val", 12, 0), ("test", 12, 20261201)]
+INIT2 = Path("runs/synthetic_v2_init/model.safetensors")
+STAGE1B = "configs/synthetic/stage1b_continue.yaml"
+STAGE1B_DIR = Path("runs/synthetic_stage1b")
+ROBUST = "configs/synthetic/stage2_robust.yaml"
+ROBUST_DIR = Path("runs/synthetic_stage2_robust")
+BUNDLE_DIR = Path("runs/synthetic_bundle")
+NO_CORRUPT = tuple(f"data.augment.key_frame_{k}_prob=0" for k in ("occlude", "blur", "drop"))
+#: Round-2 stage-2 variants: name -> dotted overrides of the robust recipe.
+VARIANTS2: dict[str, tuple[str, ...]] = {
+    "robust_full": (),
+    "robust_single_frame": ("model.temporal=false",),
+    "robust_fusion_lr1": ("train.fusion_lr_scale=1",),
+    "robust_no_corrupt": NO_CORRUPT,
+    "plain_single_frame": ("model.temporal=false", *NO_CORRUPT),
+}
+MAIN2 = ("robust_full", "robust_single_frame")
+#: The bundled models: the robust recipe from stage 1b, temporal and single-frame, seed 0.
+BUNDLE = {
+    "temporal": (f"model.init_from={STAGE1B_DIR}/model_last.safetensors",),
+    "single_frame": (f"model.init_from={STAGE1B_DIR}/model_last.safetensors", "model.temporal=false"),
+}
+
+
+def make_data2() -> None:
+    for split, clips, seed in SPLITS2:
+        if not (REPO / ROOT2 / split / "annotations").is_dir():
+            cmd = vidpose("synth", str(ROOT2), "--split", split, "--clips", str(clips), "--seed", str(seed))
+            _run(cmd, REPO / "runs" / "synth.log", threads=2)
+
+
+def make_init2() -> None:
+    """Round 1's single-frame seed-0 model in fp16 storage (what round 1 bundled) -> ``INIT2``."""
+    if (REPO / INIT2).is_file():
+        return
+    import torch
+
+    from vidpose.models.serialization import load_model, save_model
+
+    source = REPO / STAGE2_DIR / run_name("single_frame", 0) / "model_last.safetensors"
+    if not source.is_file():
+        raise SystemExit(f"{source}: missing; round 2 starts from round 1's single-frame run (--round 1)")
+    model, cfg = load_model(source)
+    (REPO / INIT2).parent.mkdir(parents=True, exist_ok=True)
+    save_model(model, cfg, REPO / INIT2, storage_dtype=torch.float16)
+
+
+def train_run(recipe: str, out: Path, overrides: tuple[str, ...], threads: int) -> bool:
+    if (REPO / out / "model_last.safetensors").is_file():
+        return True
+    cmd = vidpose("train", recipe, *overrides, f"train.out_dir={out}", "--no-eval", "--no-progress")
+    return _run(cmd, REPO / out / "stdout.log", threads)
+
+
+def round2_jobs(only: list[str] | None) -> list[tuple[str, tuple[str, ...], Path, tuple[str, ...]]]:
+    """(name, overrides, out_dir, probes) of every round-2 stage-2 run, in the order they are worth having."""
+    jobs = []
+    order = [("robust_full", 0), ("robust_single_frame", 0), ("robust_fusion_lr1", 0)]
+    order += [("robust_no_corrupt", 0), ("robust_full", 1), ("robust_single_frame", 1)]
+    order += [("robust_full", 2), ("robust_single_frame", 2), ("plain_single_frame", 0)]
+    for variant, seed in order:
+        name = run_name(variant, seed)
+        if only and variant not in only and name not in only:
+            continue
+        probes = PROBES if variant in MAIN2 or variant == "robust_no_corrupt" else ()
+        jobs.append((name, (*VARIANTS2[variant], f"train.seed={seed}"), ROBUST_DIR / name, probes))
+    return jobs
+
+
+def run_round2(args: argparse.Namespace, threads: int) -> dict[str, float]:
+    wall: dict[str, float] = {}
+    t = time.time()
+    make_data2()
+    make_init2()
+    wall["data + init"] = (time.time() - t) / 60
+    t = time.time()
+
+    def stage1b() -> bool:
+        ok = _run(vidpose("train", STAGE1B, "--no-progress"), REPO / STAGE1B_DIR / "stdout.log", threads)
+        if not (REPO / STAGE1B_DIR / "model_last.safetensors").is_file() and not ok:
+            return False
+        for cond in ("clean", *PROBES):
+            evaluate(STAGE1B_DIR, cond, threads)
+        return True
+
+    def stage2(name: str, overrides: tuple[str, ...], out: Path, probes: tuple[str, ...]) -> None:
+        if not train_run(ROBUST, out, overrides, threads):
+            return
+        for cond in ("clean", *probes):
+            evaluate(out, cond, threads)
+        if name == "robust_full_s0":
+            for cond in ("clean", "black"):
+                evaluate(out, cond, threads, readout="motion")
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        first = pool.submit(stage1b)
+        done = [pool.submit(stage2, *job) for job in round2_jobs(args.only)]
+
+        def bundle(name: str, overrides: tuple[str, ...]) -> None:
+            if first.result():
+                stage2(f"bundle_{name}", overrides, BUNDLE_DIR / name, PROBES)
+
+        if not args.only:
+            done += [pool.submit(bundle, name, overrides) for name, overrides in BUNDLE.items()]
+        for future in [first, *done]:
+            future.result()
+    wall["stage 1b + stage 2 + evaluation"] = (time.time() - t) / 60
+    return wall
+
+
+def _entry(run: Path) -> dict | None:
+    """Training cost, fusion statistics and the test reports of one run (None if it did not finish)."""
+    if not (REPO / run / "model_last.safetensors").is_file():
+        return None
+    entry: dict = {"train": train_stats(run), "fusion": fusion_stats(run)}
+    entry["val_curve"] = [(r["step"], r["eval/ap"]) for r in entry["train"].pop("evals")]
+    for cond in ("clean", *PROBES, "clean_motion", "black_motion"):
+        rep = _report(run, cond)
+        if rep is not None:
+            entry[cond] = {
+                "ap": rep["ap"]["table"],
+                "ap_hard": rep.get("ap_hard", {}).get("table"),
+                "per_joint": rep["ap"]["per_joint"],
+                "ms_per_window": 1000.0 * rep["seconds"] / max(rep["windows"], 1),
+            }
+    return entry
+
+
+def _cell(entry: dict | None, cond: str, key: str = "ap", col: str = "Total") -> str:
+    if entry is None or cond not in entry or entry[cond][key] is None:
+        return ""
+    return f"{entry[cond][key][col]:.1f}"
+
+
+def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
+    logs = RESULTS / "synthetic_protocol_round2"
+    logs.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, Path] = {"stage1b": STAGE1B_DIR}
+    runs.update({name: out for name, _, out, _ in round2_jobs(None)})
+    runs.update({f"bundle_{name}": BUNDLE_DIR / name for name in BUNDLE})
+    data: dict = {}
+    for name, run in runs.items():
+        entry = _entry(run)
+        if entry is not None:
+            data[name] = entry
+            shutil.copyfile(REPO / run / "log.jsonl", logs / f"{name}.jsonl")
+
+    def seeds(variant: str) -> list[dict]:
+        return [data[run_name(variant, s)] for s in SEEDS if run_name(variant, s) in data]
+
+    def stat(variant: str, cond: str, key: str = "ap", col: str = "Total") -> str:
+        vals = [e[cond][key][col] for e in seeds(variant) if cond in e and e[cond][key] is not None]
+        return _mean_std(vals)
+
+    lines = [
+        "# Synthetic protocol, round 2: key-frame corruptions and a fusion lr factor",
+        "",
+        f"- machine: {platform.machine()} CPU, 2 cores shared with other work; torch threads per run: "
+        f"{2 // args.jobs}; made by `python benchmarks/synthetic_protocol.py --round 2 --jobs {args.jobs}`",
+        "- data: `data/synth_v2`, train 300 clips (seed 0; the first 249 are round 1's), test 12 clips (seed "
+        "20261201, never trained or selected on); GT boxes; no flip test; hard = frames with a person > 40 % "
+        "occluded or strongly blurred",
+        "- stage 2 (`configs/synthetic/stage2_robust.yaml`, 200 steps, batch 16): every run starts from "
+        "round 1's single-frame model (`runs/synthetic_v2_init`); variants are dotted overrides "
+        "(`VARIANTS2` in the script); the last checkpoint is evaluated (no selection)",
+        "",
+        "## Full model vs single-frame baseline, same recipe (mean ± sample std over seeds 0, 1, 2)",
+        "",
+        "| model | seeds | AP all | AP hard | AP key frame black | AP key frame = neighbour | train s/step "
+        "| train min | infer ms/window | mean abs gamma |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant in MAIN2:
+        es = seeds(variant)
+        gam = [e["fusion"]["gamma_abs_mean"] for e in es if e["fusion"]]
+        lines.append(
+            f"| {variant} | {len(es)} | {stat(variant, 'clean')} | {stat(variant, 'clean', 'ap_hard')} "
+            f"| {stat(variant, 'black')} | {stat(variant, 'neighbour')} "
+            f"| {_mean_std([e['train']['s_per_step'] for e in es])} "
+            f"| {_mean_std([e['train']['minutes'] for e in es])} "
+            f"| {_mean_std([e['clean']['ms_per_window'] for e in es if 'clean' in e])} "
+            f"| {np.mean(gam) if gam else float('nan'):.3f} |"
+        )
+    full0 = data.get("robust_full_s0")
+    if full0 is not None and "clean_motion" in full0:
+        lines.append(
+            f"| robust_full s0, motion head alone (diagnostic) | 1 | {_cell(full0, 'clean_motion')} "
+            f"| {_cell(full0, 'clean_motion', 'ap_hard')} | {_cell(full0, 'black_motion')} | | | | | |"
+        )
+    lines += ["", "## Per-joint AP, all frames (mean over seeds)", ""]
+    lines.append("| model | " + " | ".join(COLUMNS) + " |")
+    lines.append("|---" * (len(COLUMNS) + 1) + "|")
+    for variant in MAIN2:
+        lines.append(f"| {variant} | " + " | ".join(stat(variant, "clean", "ap", c) for c in COLUMNS) + " |")
+    lines += [
+        "",
+        "## Variants (seed 0)",
+        "",
+        "| run | overrides of the robust recipe | AP all | AP hard | AP key frame black | train s/step "
+        "| mean abs gamma |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant, overrides in VARIANTS2.items():
+        e = data.get(run_name(variant, 0))
+        gamma = f"{e['fusion']['gamma_abs_mean']:.3f}" if e and e["fusion"] else ""
+        cost = f"{e['train']['s_per_step']:.2f}" if e else ""
+        lines.append(
+            f"| {variant} | `{' '.join(overrides) or '(none)'}` | {_cell(e, 'clean') or 'not run'} "
+            f"| {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} | {cost} | {gamma} |"
+        )
+    lines += [
+        "",
+        "## Stage 1b and the bundled models (robust recipe from stage 1b, seed 0)",
+        "",
+        "| model | AP all | AP hard | AP key frame black | AP key frame = neighbour | train min "
+        "| val AP by step |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("stage1b", *(f"bundle_{n}" for n in BUNDLE)):
+        e = data.get(name)
+        if e is None:
+            lines.append(f"| {name} | not run | | | | | |")
+            continue
+        curve = ", ".join(f"{step}: {ap:.1f}" for step, ap in e["val_curve"])
+        lines.append(
+            f"| {name} | {_cell(e, 'clean')} | {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} "
+            f"| {_cell(e, 'neighbour')} | {e['train']['minutes']:.1f} | {curve} |"
+        )
+    lines += ["", "Wall time of this invocation per phase (minutes): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in wall.items())]  # fmt: skip
+    from vidpose.fileio import atomic_write_json, atomic_write_text
+
+    atomic_write_text(RESULTS / "synthetic-protocol-round2-cpu2.md", "\n".join(lines) + "\n")
+    atomic_write_json(RESULTS / "synthetic-protocol-round2-cpu2.json", data, indent=2)
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2))
     parser.add_argument("--steps", type=int, default=None, help="override stage 2's train.max_steps")
     parser.add_argument("--only", nargs="*", default=None, help="stage-2 variants or runs to train/evaluate")
     parser.add_argument("--tables-only", action="store_true", help="rewrite the tables from what exists")
+    parser.add_argument("--round", choices=("1", "2", "all"), default="all", help="protocol round(s) to run")
     args = parser.parse_args()
     threads = 2 // args.jobs
+    if args.round in ("1", "all"):
+        run_round1(args, threads)
+    if args.round in ("2", "all"):
+        write_tables2(args, {} if args.tables_only else run_round2(args, threads))
+
+
+def run_round1(args: argparse.Namespace, threads: int) -> None:
     wall: dict[str, float] = {}
     if not args.tables_only:
         t = time.time()

@@ -222,6 +222,11 @@ class AugmentConfig:
         key_frame_drop_prob: probability that a training window's key frame is replaced by a black image
             (the labels stay): a design choice beyond METHOD.md that shows the fusion what a lost key frame
             looks like, so that it learns to fall back on the motion feature. 0 (the default) disables.
+        key_frame_occlude_prob: probability that an occluder (a textured rectangle covering 10-35 % of the
+            crop, :func:`vidpose.data.corruptions.occlude`) is pasted on the key frame's crop only: a design
+            choice beyond METHOD.md, the partial version of ``key_frame_drop_prob``.
+        key_frame_blur_prob: probability of a linear motion blur of the key frame's crop only
+            (:func:`vidpose.data.corruptions.motion_blur`).
     """
 
     flip_prob: float = 0.5
@@ -234,6 +239,8 @@ class AugmentConfig:
     half_body_padding: float = 1.5
     color_jitter: float = 0.2
     key_frame_drop_prob: float = 0.0
+    key_frame_occlude_prob: float = 0.0
+    key_frame_blur_prob: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -296,6 +303,10 @@ class TrainConfig:
         out_dir: checkpoints (``last.pt``, ``best.pt``), ``log.jsonl`` and TensorBoard events (``tb/``).
         max_steps: > 0 stops after this many optimiser steps (and sets the cosine schedule's length).
         backbone_lr_scale: extra lr factor of every backbone parameter (on top of the layer decay).
+        fusion_lr_scale: extra lr factor of the SMML fusion's scale ``gamma`` and gate (and of the "sum"
+            fusion's ``gamma``). Both start at values that make the fusion an identity; AdamW moves a
+            parameter by at most about ``lr`` per step, so at ``lr`` 5e-4 a zero-initialised ``gamma``
+            cannot reach the order of 1 in a few hundred steps. 1 (the default): the plain ``lr``.
         betas: AdamW betas.
         warmup_ratio: lr factor at step 0 of the linear warm-up (reaches 1 at ``warmup_steps``).
         min_lr_ratio: cosine schedule's final lr factor.
@@ -314,6 +325,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 5e-4
     backbone_lr_scale: float = 1.0
+    fusion_lr_scale: float = 1.0
     layer_decay: float = 0.75
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
@@ -629,6 +641,12 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be >= 0, got {value}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+    if not t.fusion_lr_scale > 0.0:
+        raise ConfigError(f"train.fusion_lr_scale must be > 0, got {t.fusion_lr_scale}")
+    for f in dataclasses.fields(d.augment):
+        value = getattr(d.augment, f.name)
+        if f.name.endswith("_prob") and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"data.augment.{f.name} must be in [0, 1], got {value}")
     if not 0.0 < m.vit.norm_eps < 1.0:
         raise ConfigError(f"model.vit.norm_eps must be in (0, 1), got {m.vit.norm_eps}")
     if not m.vit.mlp_ratio > 0.0:

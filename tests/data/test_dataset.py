@@ -293,3 +293,44 @@ def test_key_frame_drop_augmentation_blacks_out_some_training_key_frames(tmp_pat
             assert item["target_weight"].sum() > 0  # the labels stay
             assert not torch.allclose(item["clip"][1], black.expand_as(item["clip"][1]))
     assert 0.25 < sum(dropped) / len(dropped) < 0.75
+
+
+def test_key_frame_corruptions_change_only_the_key_frame_and_keep_the_stream(tmp_path):
+    base = dataclasses.replace(DataConfig().augment, color_jitter=0.0)
+    clean = _dataset(tmp_path / "a", train=True, augment=base)
+    for field, expect_ratio in (("key_frame_occlude_prob", 1.0), ("key_frame_blur_prob", 1.0)):
+        aug = dataclasses.replace(base, **{field: 1.0})
+        ds = _dataset(tmp_path / field, train=True, augment=aug)
+        changed = 0
+        for i in range(len(ds)):
+            c, d = clean[i], ds[i]
+            # the crop, the labels and the other frames come from the same draws as without the corruption
+            for k in ("target", "target_weight", "inv_affine", "frame_indices"):
+                assert torch.equal(c[k], d[k]), (field, k)
+            assert torch.equal(c["clip"][[0, 1, 3, 4]], d["clip"][[0, 1, 3, 4]])
+            changed += int(not torch.equal(c["clip"][2], d["clip"][2]))
+            assert torch.equal(d["clip"], ds[i]["clip"])  # a pure function of the index
+        assert changed / len(ds) == expect_ratio
+    # evaluation windows are never corrupted
+    aug = dataclasses.replace(base, key_frame_occlude_prob=1.0, key_frame_blur_prob=1.0)
+    a = _dataset(tmp_path / "e1", train=False, augment=aug)
+    b = _dataset(tmp_path / "e2", train=False, augment=base)
+    assert all(torch.equal(a[i]["clip"], b[i]["clip"]) for i in range(len(a)))
+
+
+def test_occlude_covers_the_drawn_fraction_and_motion_blur_keeps_the_mean():
+    from vidpose.data.corruptions import OCCLUDER_AREA, motion_blur, occlude
+
+    image = np.random.default_rng(0).integers(0, 256, size=(128, 96, 3), dtype=np.uint8)
+    fractions = []
+    for seed in range(50):
+        out = occlude(image, np.random.default_rng(seed))
+        fractions.append(float((out != image).any(axis=2).mean()))
+    assert OCCLUDER_AREA[0] * 0.9 < min(fractions) and max(fractions) < OCCLUDER_AREA[1] * 1.1
+    flat = np.full((64, 48, 3), 77, dtype=np.uint8)
+    assert np.array_equal(motion_blur(flat, np.random.default_rng(1)), flat)  # a line average of a constant
+    edge = np.zeros((64, 48, 3), dtype=np.uint8)
+    edge[:, 24:] = 255
+    blurred = motion_blur(edge, np.random.default_rng(3))
+    assert abs(float(blurred.mean()) - float(edge.mean())) < 3.0
+    assert ((blurred > 0) & (blurred < 255)).any()  # the edge is smeared

@@ -156,3 +156,14 @@ def test_schedule_from_config_converts_epoch_milestones():
     cfg = TrainConfig(schedule="step", warmup_steps=0, milestones=(2,), gamma=0.5)
     factor = schedule_from_config(cfg, steps_per_epoch=7, total_steps=100)
     assert [factor(s) for s in (0, 13, 14, 99)] == [1.0, 1.0, 0.5, 0.5]
+
+
+def test_lr_mult_scales_matching_parameters_and_rejects_unknown_patterns():
+    model = TinyViT()
+    groups = param_groups(model, lr=1e-3, weight_decay=0.05, lr_mult=[("head.*", 10.0), ("head.bias", 3.0)])
+    named = dict(model.named_parameters())
+    assert group_of(groups, named["head.weight"])["lr"] == pytest.approx(1e-2)
+    assert group_of(groups, named["head.bias"])["lr"] == pytest.approx(1e-2)  # the first matching pair wins
+    assert group_of(groups, named["norm.weight"])["lr"] == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="matches no trainable parameter"):
+        param_groups(model, lr=1e-3, weight_decay=0.0, lr_mult=[("nothing.*", 2.0)])

@@ -341,3 +341,22 @@ def test_backbone_lr_scale_leaves_the_temporal_modules_at_the_base_lr(synth_root
     params = dict(model.named_parameters())
     assert lr_of[id(params["smml.fusion_scale"])] == pytest.approx(1e-2)
     assert lr_of[id(params["backbone.blocks.0.attn.qkv.weight"])] == pytest.approx(1e-3)
+
+
+def test_fusion_lr_scale_multiplies_only_the_fusion_scale_and_gate(synth_root, tmp_path):
+    from vidpose.engine.pose_train import pose_optimizer
+    from vidpose.models import build_model
+
+    cfg = _cfg(synth_root, tmp_path, "train.lr=1e-3", "train.fusion_lr_scale=20", "train.layer_decay=1.0")
+    model = build_model(cfg.model)
+    lr_of = {id(p): g["lr"] for g in pose_optimizer(model, cfg).param_groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    for name in ("smml.fusion_scale", "smml.gate.weight", "smml.gate.bias"):
+        assert lr_of[id(params[name])] == pytest.approx(2e-2), name
+    assert lr_of[id(params["smml.spatial_blocks.0.attn.proj.weight"])] == pytest.approx(1e-3)
+    assert lr_of[id(params["backbone.blocks.0.attn.qkv.weight"])] == pytest.approx(1e-3)
+    # a single-frame model has no fusion: the setting is a no-op there, not an error
+    single = _cfg(synth_root, tmp_path, "model.temporal=false", "train.fusion_lr_scale=20")
+    single_model = build_model(single.model)
+    lrs = [g["lr"] for g in pose_optimizer(single_model, single).param_groups]
+    assert max(lrs) == pytest.approx(single.train.lr)

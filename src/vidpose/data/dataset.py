@@ -46,8 +46,9 @@ from ..errors import ConfigError
 from ..skeleton import PT18
 from .boxes import load_detections
 from .clips import Window, build_windows, clamp_frames, sample_offsets
+from .corruptions import motion_blur, occlude
 from .records import Sequence
-from .transforms import build_pipeline, sample_from_box, to_tensor_normalized
+from .transforms import Sample, build_pipeline, sample_from_box, to_tensor_normalized
 from .video_io import read_image
 
 __all__ = ["PoseTrackWindows", "build_dataset"]
@@ -131,6 +132,17 @@ class PoseTrackWindows(Dataset):
             return self.load_frame(w.sequence, max(neighbour, 0))
         raise ConfigError(f"data.key_frame: expected clean, black or neighbour, got {self.cfg.key_frame!r}")
 
+    def _corrupt_key_frame(self, sample: Sample, key: int, rng: np.random.Generator) -> None:
+        """Occlude and / or blur the key frame's crop ``sample.images[key]`` in place, with the probabilities
+        ``data.augment.key_frame_occlude_prob`` / ``key_frame_blur_prob`` (labels unchanged). The draws are
+        made only for a probability > 0, so recipes without these corruptions keep their random streams."""
+        aug = self.cfg.augment
+        for prob, corrupt in ((aug.key_frame_occlude_prob, occlude), (aug.key_frame_blur_prob, motion_blur)):
+            if prob > 0 and rng.random() < prob:
+                images = sample.images if sample.images.flags.writeable else sample.images.copy()
+                images[key] = corrupt(images[key], rng)
+                sample.images = images
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         w = self.windows[index]
         rng = self.item_rng(index)
@@ -147,6 +159,8 @@ class PoseTrackWindows(Dataset):
             frames[key] = np.zeros_like(frames[key])
         sample = sample_from_box(frames, w.box, self.codec.input_size, self.cfg.bbox_scale, w.keypoints, rng)
         sample = self.pipeline(sample)
+        if self.train:
+            self._corrupt_key_frame(sample, key, rng)
         if sample.input_keypoints is not None:
             kp = sample.input_keypoints
             target, weight = self.codec.encode(kp[:, :2], kp[:, 2] > 0)

@@ -54,6 +54,7 @@ def param_groups(
     max_layer_id: int | None = None,
     layer_decay: float = 1.0,
     backbone_lr_scale: float = 1.0,
+    lr_mult: Sequence[tuple[str, float]] = (),
     no_decay: Sequence[str] = NO_DECAY_PATTERNS,
 ) -> list[dict[str, Any]]:
     """AdamW parameter groups of the trainable parameters of ``model``.
@@ -61,14 +62,17 @@ def param_groups(
     A parameter named in ``layer_ids`` (a backbone parameter) gets
     ``lr * backbone_lr_scale * layer_decay ** (max_layer_id - layer_id)``; every other parameter gets ``lr``.
     Parameters with ``ndim <= 1`` or whose name matches a ``no_decay`` pattern get no weight decay.
-    Parameters with the same (lr, weight decay) share a group.
+    ``lr_mult`` lists (fnmatch pattern, factor) pairs: a parameter whose full name matches a pattern gets its
+    lr multiplied by the factor of the first matching pair (on top of the layer scale), like MMEngine's
+    ``paramwise_cfg.custom_keys``. Parameters with the same (lr, weight decay) share a group.
 
     Returns:
         groups with keys ``params``, ``lr``, ``base_lr`` (= ``lr``, the unscheduled rate), ``lr_scale``,
         ``weight_decay`` and ``layer_id`` (-1 for parameters outside ``layer_ids``).
 
     Raises:
-        ValueError: a name of ``layer_ids`` is not a trainable parameter, or an id exceeds ``max_layer_id``.
+        ValueError: a name of ``layer_ids`` is not a trainable parameter, an id exceeds ``max_layer_id``,
+            or a pattern of ``lr_mult`` matches no trainable parameter.
     """
     named = [(n, p) for n, p in unwrap(model).named_parameters() if p.requires_grad]
     layer_ids = dict(layer_ids or {})
@@ -82,13 +86,21 @@ def param_groups(
         if lo < 0 or hi > top_id:
             raise ValueError(f"layer ids must be in [0, max_layer_id={top_id}], got [{lo}, {hi}]")
 
-    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for pattern, _ in lr_mult:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n, _ in named):
+            raise ValueError(f"lr_mult pattern {pattern!r} matches no trainable parameter")
+
+    def mult(name: str) -> float:
+        return next((float(f) for pattern, f in lr_mult if fnmatch.fnmatchcase(name, pattern)), 1.0)
+
+    groups: dict[tuple[int, bool, float], dict[str, Any]] = {}
     for name, p in named:
         layer = layer_ids.get(name, -1)
         decay = not _no_decay(name, p, no_decay)
-        key = (layer, decay)
+        key = (layer, decay, mult(name))
         if key not in groups:
             scale = 1.0 if layer < 0 else backbone_lr_scale * layer_decay ** (top_id - layer)
+            scale *= key[2]
             groups[key] = {
                 "params": [],
                 "lr": lr * scale,
@@ -107,9 +119,11 @@ def build_optimizer(
     *,
     layer_ids: dict[str, int] | None = None,
     max_layer_id: int | None = None,
+    lr_mult: Sequence[tuple[str, float]] = (),
     no_decay: Sequence[str] = NO_DECAY_PATTERNS,
 ) -> torch.optim.AdamW:
-    """AdamW from ``cfg`` (``lr``, ``weight_decay``, ``layer_decay``, ``backbone_lr_scale``, ``betas``)."""
+    """AdamW from ``cfg`` (``lr``, ``weight_decay``, ``layer_decay``, ``backbone_lr_scale``, ``betas``) and
+    the per-parameter lr factors ``lr_mult`` (see :func:`param_groups`)."""
     groups = param_groups(
         model,
         lr=cfg.lr,
@@ -118,6 +132,7 @@ def build_optimizer(
         max_layer_id=max_layer_id,
         layer_decay=cfg.layer_decay,
         backbone_lr_scale=cfg.backbone_lr_scale,
+        lr_mult=lr_mult,
         no_decay=no_decay,
     )
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)

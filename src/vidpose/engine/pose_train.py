@@ -13,6 +13,7 @@ the exported model files ``model_last.safetensors`` / ``model_best.safetensors``
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -142,12 +143,22 @@ def check_resume(cfg: Config, out_dir: Path) -> list[tuple[str, Any, Any]] | Non
     return changes
 
 
+#: The fusion parameters that ``train.fusion_lr_scale`` scales (fnmatch patterns over parameter names).
+FUSION_PARAMS = ("smml.fusion_scale", "smml.gate.*")
+
+
 def pose_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     """AdamW for a :class:`PoseModel`: layer decay and ``train.backbone_lr_scale`` apply to the backbone only;
-    every other module (MLSME, SMML, heads) sits at the top id and gets ``train.lr``."""
+    every other module (MLSME, SMML, heads) sits at the top id and gets ``train.lr``, except the fusion's
+    scale and gate, which get ``train.lr * train.fusion_lr_scale`` (when the model has them)."""
     all_ids = model.layer_ids()
     layer_ids = {k: v for k, v in all_ids.items() if k.startswith("backbone.")}
-    return build_optimizer(model, cfg.train, layer_ids=layer_ids, max_layer_id=max(all_ids.values()))
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    fusion = [p for p in FUSION_PARAMS if any(fnmatch.fnmatchcase(n, p) for n in names)]
+    lr_mult = [(p, cfg.train.fusion_lr_scale) for p in fusion] if cfg.train.fusion_lr_scale != 1.0 else []
+    return build_optimizer(
+        model, cfg.train, layer_ids=layer_ids, max_layer_id=max(all_ids.values()), lr_mult=lr_mult
+    )
 
 
 def _write_config(cfg: Config, out_dir: Path) -> None:
