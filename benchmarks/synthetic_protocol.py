@@ -282,34 +282,25 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
 
 
 # ------------------------------------------------------------------------------------------------ round 2
-# The second round (this file's ``--round 2``) acts on what the first found: the fusion stayed at identity.
-# Stage 1b continues the single-frame pretraining on 300 clips; stage 2 "robust" adds key-frame corruptions
-# and a fusion lr factor (configs/synthetic/stage2_robust.yaml). Every round-2 stage-2 run starts from the
-# round-1 single-frame model (so the comparison does not wait for stage 1b); the bundled models start from
-# stage 1b with the robust recipe.
+# The second round (``--round 2``) acts on what the first found: the fusion stayed at identity while the
+# motion head alone knew the pose of a black key frame. Stage 2 "robust" (stage2_robust.yaml) adds key-frame
+# corruptions and a fusion lr factor; every run starts from round 1's single-frame seed-0 model (fp16, what
+# round 1 bundled). The seed-0 runs of the two main variants are the bundled models.
 ROOT2 = Path("data/synth_v2")
 SPLITS2 = [("train", 300, 0), ("val", 12, 0), ("test", 12, 20261201)]
 INIT2 = Path("runs/synthetic_v2_init/model.safetensors")
-STAGE1B = "configs/synthetic/stage1b_continue.yaml"
-STAGE1B_DIR = Path("runs/synthetic_stage1b")
 ROBUST = "configs/synthetic/stage2_robust.yaml"
 ROBUST_DIR = Path("runs/synthetic_stage2_robust")
-BUNDLE_DIR = Path("runs/synthetic_bundle")
 NO_CORRUPT = tuple(f"data.augment.key_frame_{k}_prob=0" for k in ("occlude", "blur", "drop"))
 #: Round-2 stage-2 variants: name -> dotted overrides of the robust recipe.
 VARIANTS2: dict[str, tuple[str, ...]] = {
     "robust_full": (),
     "robust_single_frame": ("model.temporal=false",),
-    "robust_fusion_lr1": ("train.fusion_lr_scale=1",),
     "robust_no_corrupt": NO_CORRUPT,
+    "robust_fusion_lr1": ("train.fusion_lr_scale=1",),
     "plain_single_frame": ("model.temporal=false", *NO_CORRUPT),
 }
 MAIN2 = ("robust_full", "robust_single_frame")
-#: The bundled models: the robust recipe from stage 1b, temporal and single-frame, seed 0.
-BUNDLE = {
-    "temporal": (f"model.init_from={STAGE1B_DIR}/model_last.safetensors",),
-    "single_frame": (f"model.init_from={STAGE1B_DIR}/model_last.safetensors", "model.temporal=false"),
-}
 
 
 def make_data2() -> None:
@@ -345,9 +336,9 @@ def train_run(recipe: str, out: Path, overrides: tuple[str, ...], threads: int) 
 def round2_jobs(only: list[str] | None) -> list[tuple[str, tuple[str, ...], Path, tuple[str, ...]]]:
     """(name, overrides, out_dir, probes) of every round-2 stage-2 run, in the order they are worth having."""
     jobs = []
-    order = [("robust_full", 0), ("robust_single_frame", 0), ("robust_fusion_lr1", 0)]
-    order += [("robust_no_corrupt", 0), ("robust_full", 1), ("robust_single_frame", 1)]
-    order += [("robust_full", 2), ("robust_single_frame", 2), ("plain_single_frame", 0)]
+    order = [("robust_full", 0), ("robust_single_frame", 0), ("robust_single_frame", 1), ("robust_full", 1)]
+    order += [("robust_single_frame", 2), ("robust_full", 2), ("robust_no_corrupt", 0)]
+    order += [("plain_single_frame", 0), ("robust_fusion_lr1", 0)]
     for variant, seed in order:
         name = run_name(variant, seed)
         if only and variant not in only and name not in only:
@@ -365,36 +356,18 @@ def run_round2(args: argparse.Namespace, threads: int) -> dict[str, float]:
     wall["data + init"] = (time.time() - t) / 60
     t = time.time()
 
-    def stage1b() -> bool:
-        ok = _run(vidpose("train", STAGE1B, "--no-progress"), REPO / STAGE1B_DIR / "stdout.log", threads)
-        if not (REPO / STAGE1B_DIR / "model_last.safetensors").is_file() and not ok:
-            return False
-        for cond in ("clean", *PROBES):
-            evaluate(STAGE1B_DIR, cond, threads)
-        return True
-
-    def stage2(name: str, overrides: tuple[str, ...], out: Path, probes: tuple[str, ...]) -> None:
+    def job(name: str, overrides: tuple[str, ...], out: Path, probes: tuple[str, ...]) -> None:
         if not train_run(ROBUST, out, overrides, threads):
             return
         for cond in ("clean", *probes):
             evaluate(out, cond, threads)
-        if name == "robust_full_s0":
+        if name == "robust_full_s0":  # what the motion branch knows by itself
             for cond in ("clean", "black"):
                 evaluate(out, cond, threads, readout="motion")
 
     with ThreadPoolExecutor(args.jobs) as pool:
-        first = pool.submit(stage1b)
-        done = [pool.submit(stage2, *job) for job in round2_jobs(args.only)]
-
-        def bundle(name: str, overrides: tuple[str, ...]) -> None:
-            if first.result():
-                stage2(f"bundle_{name}", overrides, BUNDLE_DIR / name, PROBES)
-
-        if not args.only:
-            done += [pool.submit(bundle, name, overrides) for name, overrides in BUNDLE.items()]
-        for future in [first, *done]:
-            future.result()
-    wall["stage 1b + stage 2 + evaluation"] = (time.time() - t) / 60
+        list(pool.map(lambda j: job(*j), round2_jobs(args.only)))
+    wall["stage 2 + evaluation"] = (time.time() - t) / 60
     return wall
 
 
@@ -425,9 +398,7 @@ def _cell(entry: dict | None, cond: str, key: str = "ap", col: str = "Total") ->
 def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
     logs = RESULTS / "synthetic_protocol_round2"
     logs.mkdir(parents=True, exist_ok=True)
-    runs: dict[str, Path] = {"stage1b": STAGE1B_DIR}
-    runs.update({name: out for name, _, out, _ in round2_jobs(None)})
-    runs.update({f"bundle_{name}": BUNDLE_DIR / name for name in BUNDLE})
+    runs = {name: out for name, _, out, _ in round2_jobs(None)}
     data: dict = {}
     for name, run in runs.items():
         entry = _entry(run)
@@ -450,7 +421,7 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
         "- data: `data/synth_v2`, train 300 clips (seed 0; the first 249 are round 1's), test 12 clips (seed "
         "20261201, never trained or selected on); GT boxes; no flip test; hard = frames with a person > 40 % "
         "occluded or strongly blurred",
-        "- stage 2 (`configs/synthetic/stage2_robust.yaml`, 200 steps, batch 16): every run starts from "
+        "- stage 2 (`configs/synthetic/stage2_robust.yaml`, 150 steps, batch 16): every run starts from "
         "round 1's single-frame model (`runs/synthetic_v2_init`); variants are dotted overrides "
         "(`VARIANTS2` in the script); the last checkpoint is evaluated (no selection)",
         "",
@@ -497,24 +468,6 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
         lines.append(
             f"| {variant} | `{' '.join(overrides) or '(none)'}` | {_cell(e, 'clean') or 'not run'} "
             f"| {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} | {cost} | {gamma} |"
-        )
-    lines += [
-        "",
-        "## Stage 1b and the bundled models (robust recipe from stage 1b, seed 0)",
-        "",
-        "| model | AP all | AP hard | AP key frame black | AP key frame = neighbour | train min "
-        "| val AP by step |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name in ("stage1b", *(f"bundle_{n}" for n in BUNDLE)):
-        e = data.get(name)
-        if e is None:
-            lines.append(f"| {name} | not run | | | | | |")
-            continue
-        curve = ", ".join(f"{step}: {ap:.1f}" for step, ap in e["val_curve"])
-        lines.append(
-            f"| {name} | {_cell(e, 'clean')} | {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} "
-            f"| {_cell(e, 'neighbour')} | {e['train']['minutes']:.1f} | {curve} |"
         )
     lines += ["", "Wall time of this invocation per phase (minutes): "
               + ", ".join(f"{k} {v:.1f}" for k, v in wall.items())]  # fmt: skip
