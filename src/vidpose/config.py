@@ -545,8 +545,12 @@ def _yaml_error_line(path: Path, e: yaml.YAMLError) -> str:
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """Read one YAML recipe; a top-level ``_base_: other.yaml`` (relative to this file) is read first and
-    this file's keys are merged over it, section by section."""
+    """Read one YAML recipe with its bases merged in.
+
+    A top-level ``_base_`` names one file or a list of files, relative to this file. The bases are read
+    (each with its own ``_base_``) and merged left to right, a later base winning over an earlier one, then
+    this file's own keys are merged over the result; merging is section by section (nested mappings merge,
+    any other value, a list included, replaces)."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     if path.resolve() in seen:
@@ -566,9 +570,15 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     base = data.pop("_base_", None)
     if base is None:
         return data
-    if not isinstance(base, str):
-        raise ConfigError(f"{path}: _base_ must be a file name, got {base!r}")
-    return _merge(_read_yaml(path.parent / base, seen + (path.resolve(),)), data)
+    bases = [base] if isinstance(base, str) else base
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(
+            f"{path}: _base_ must be a file name or a non-empty list of file names, got {base!r}"
+        )
+    merged: dict[str, Any] = {}
+    for name in bases:
+        merged = _merge(merged, _read_yaml(path.parent / name, seen + (path.resolve(),)))
+    return _merge(merged, data)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
