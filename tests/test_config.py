@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vidpose.config import Config, config_from_dict, config_to_dict, load_config
+from vidpose.config import (
+    DERIVED_FIELDS,
+    Config,
+    ModelConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    validate,
+)
 from vidpose.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -64,10 +72,60 @@ def test_overrides_parse_yaml_values_including_exponents():
 
 
 def test_cross_field_validation():
-    with pytest.raises(ConfigError, match="frame_offsets has 3 entries"):
-        load_config(None, ["data.frame_offsets=[-1,0,1]"])
+    with pytest.raises(ConfigError, match=r"middle entry \(the key frame\) must be 0"):
+        load_config(None, ["data.frame_offsets=[-2,-1,1]"])
     with pytest.raises(ConfigError, match="must equal codec.input_size"):
+        validate(Config(model=ModelConfig(image_size=(128, 96))))  # built in code, nothing derived
+
+
+def test_derived_values_follow_their_home():
+    cfg = load_config(
+        None, ["data.frame_offsets=[-1,0,1]", "model.image_size=[128,96]", "codec.heatmap_size=[32,24]"]
+    )
+    assert (cfg.model.num_frames, cfg.codec.input_size) == (3, (128, 96))
+    assert [d for d, _, _ in DERIVED_FIELDS] == ["codec.input_size", "model.num_frames"]
+
+
+def test_a_derived_value_that_disagrees_names_the_file_and_both_fields(tmp_path):
+    p = tmp_path / "both.yaml"
+    p.write_text("name: b\nmodel: {image_size: [128, 96]}\ncodec: {input_size: [256, 192]}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    assert str(info.value) == (
+        f"{p}: codec.input_size [256, 192] disagrees with model.image_size [128, 96] "
+        "(it follows model.image_size: drop it)"
+    )
+    p.write_text("name: b\nmodel: {num_frames: 3}\n")
+    with pytest.raises(
+        ConfigError, match=r"both\.yaml: model\.num_frames 3 disagrees with data\.frame_offsets "
+    ):
+        load_config(p)
+    with pytest.raises(
+        ConfigError, match=r"^command-line overrides \['model.num_frames=3'\]: model\.num_frames"
+    ):
+        load_config(None, ["model.num_frames=3"])
+
+
+def test_a_saved_config_with_both_equal_values_still_loads(tmp_path):
+    """Run folders (config.yaml) and model files embed the fully resolved config, derived fields included."""
+    full = config_to_dict(load_config(CONFIG_DIR / "ablations" / "frames3.yaml"))
+    assert full["model"]["num_frames"] == 3 and full["codec"]["input_size"] == [128, 96]
+    p = tmp_path / "config.yaml"
+    p.write_text(yaml.safe_dump(full))
+    assert load_config(p) == config_from_dict(full) == load_config(CONFIG_DIR / "ablations" / "frames3.yaml")
+
+
+def test_heatmap_size_is_checked_against_the_head():
+    with pytest.raises(ConfigError) as info:
         load_config(None, ["model.image_size=[128,96]"])
+    assert str(info.value) == (
+        "codec.heatmap_size [64, 48] does not match the head's output [32, 24]: model.image_size [128, 96] "
+        "in patches of model.vit.patch_size 16 (padding 2) is a 8x6 grid, upsampled x4 by "
+        "model.head.num_deconv 2"
+    )
+    cfg = load_config(None, ["model.head.num_deconv=3", "codec.heatmap_size=[128,96]"])
+    assert cfg.codec.heatmap_size == (128, 96)
+    assert load_config(None, ["model.vit.patch_size=8", "codec.heatmap_size=[128,96]"]).codec.heatmap_size
 
 
 def test_base_inheritance_merges_sections(tmp_path):
