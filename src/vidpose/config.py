@@ -38,6 +38,8 @@ __all__ = [
     "Config",
     "load_config",
     "config_from_dict",
+    "derive_values",
+    "DERIVED_FIELDS",
     "config_to_dict",
     "apply_overrides",
 ]
@@ -178,6 +180,8 @@ class ModelConfig:
     ``aux_frame_grad = False`` is a training-speed switch: the backbone runs on the auxiliary frames without
     autograd (no activations kept, no backward through them), so only the key frame trains the backbone while
     the MLSME and SMML still train on every frame's features. Inference is unaffected.
+
+    ``num_frames`` follows ``len(data.frame_offsets)`` when a recipe leaves it out (:data:`DERIVED_FIELDS`).
     """
 
     temporal: bool = True
@@ -196,7 +200,11 @@ class ModelConfig:
 # --------------------------------------------------------------------------------------------------- codec
 @dataclass(frozen=True)
 class CodecConfig:
-    """Heatmap codec. Sizes are (H, W); ``input_size / heatmap_size`` is the stride."""
+    """Heatmap codec. Sizes are (H, W); ``input_size / heatmap_size`` is the stride.
+
+    ``input_size`` follows ``model.image_size`` when a recipe leaves it out (:data:`DERIVED_FIELDS`);
+    ``heatmap_size`` must be the head's output size (checked by :func:`validate`).
+    """
 
     input_size: tuple[int, int] = (256, 192)
     heatmap_size: tuple[int, int] = (64, 48)
@@ -489,12 +497,65 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+#: Facts a recipe states once: (derived field, its home, the derived value from the home's value). A recipe
+#: gives the home; the derived field follows it. A config that gives both (a run's saved ``config.yaml``, the
+#: config embedded in a model file) must give them equal.
+DERIVED_FIELDS: tuple[tuple[str, str, typing.Callable[[Any], Any]], ...] = (
+    ("codec.input_size", "model.image_size", lambda size: list(size)),
+    ("model.num_frames", "data.frame_offsets", len),
+)
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    """``data[a][b]`` for ``"a.b"``, or the dataclass default when a level is absent (a non-mapping level
+    gives :data:`dataclasses.MISSING`; building the config reports it)."""
+    section, key = dotted.split(".")
+    node = data.get(section, {})
+    if not isinstance(node, dict):
+        return dataclasses.MISSING
+    if key in node:
+        return node[key]
+    cls = typing.get_type_hints(Config)[section]
+    return getattr(cls(), key)
+
+
+def derive_values(data: dict[str, Any]) -> dict[str, Any]:
+    """Plain config data with every field of :data:`DERIVED_FIELDS` filled from its home (a new dict).
+
+    A derived field given beside its home must equal what the home gives, else :class:`ConfigError`:
+    ``codec.input_size [128, 96] disagrees with model.image_size [256, 192] (it follows model.image_size: drop
+    it)``."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for derived, home, rule in DERIVED_FIELDS:
+        home_value = _get(out, home)
+        if not isinstance(home_value, (list, tuple)):
+            continue  # malformed or absent: building the config names the problem
+        value = rule(home_value)
+        section, key = derived.split(".")
+        node = out.setdefault(section, {})
+        if not isinstance(node, dict):
+            continue
+        if key in node:
+            given = node[key]
+            if (list(given) if isinstance(given, (list, tuple)) else given) != value:
+                raise ConfigError(
+                    f"{derived} {given!r} disagrees with {home} {list(home_value)!r} (it follows {home}: "
+                    "drop it)"
+                )
+        else:
+            node[key] = value
+    return out
+
+
 def config_from_dict(data: dict[str, Any], cls: type = Config) -> Any:
-    """Build a (nested) config dataclass from plain data, strictly."""
+    """Build a (nested) config dataclass from plain data, strictly; for :class:`Config`, the fields of
+    :data:`DERIVED_FIELDS` are derived from their homes first (:func:`derive_values`)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping, got {type(data).__name__}")
+    if cls is Config:
+        data = derive_values(data)
     return _build(cls, data, "")
 
 
@@ -557,8 +618,12 @@ def _yaml_error_line(path: Path, e: yaml.YAMLError) -> str:
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """Read one YAML recipe; a top-level ``_base_: other.yaml`` (relative to this file) is read first and
-    this file's keys are merged over it, section by section."""
+    """Read one YAML recipe with its bases merged in.
+
+    A top-level ``_base_`` names one file or a list of files, relative to this file. The bases are read
+    (each with its own ``_base_``) and merged left to right, a later base winning over an earlier one, then
+    this file's own keys are merged over the result; merging is section by section (nested mappings merge,
+    any other value, a list included, replaces)."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     if path.resolve() in seen:
@@ -578,9 +643,15 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     base = data.pop("_base_", None)
     if base is None:
         return data
-    if not isinstance(base, str):
-        raise ConfigError(f"{path}: _base_ must be a file name, got {base!r}")
-    return _merge(_read_yaml(path.parent / base, seen + (path.resolve(),)), data)
+    bases = [base] if isinstance(base, str) else base
+    if not isinstance(bases, list) or not bases or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(
+            f"{path}: _base_ must be a file name or a non-empty list of file names, got {base!r}"
+        )
+    merged: dict[str, Any] = {}
+    for name in bases:
+        merged = _merge(merged, _read_yaml(path.parent / name, seen + (path.resolve(),)))
+    return _merge(merged, data)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -597,13 +668,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ConfigError(f"{path}: {e}") from None
     for item in overrides:  # ... and a bad override on the command line, naming it
         try:
-            config_from_dict(apply_overrides(data, [item]))
+            _build(Config, apply_overrides(data, [item]), "")
         except ConfigError as e:
             msg = str(e)
             raise ConfigError(
                 msg if msg.startswith("command-line") else f"command-line override {item!r}: {msg}"
             ) from None
-    cfg = config_from_dict(apply_overrides(data, overrides))
+    try:  # each override alone is well typed; together they may still contradict a derived field
+        cfg = config_from_dict(apply_overrides(data, overrides))
+    except ConfigError as e:
+        raise ConfigError(f"command-line overrides {list(overrides)}: {e}") from None
     validate(cfg)
     return cfg
 
@@ -653,6 +727,18 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.vit.mlp_ratio must be > 0, got {m.vit.mlp_ratio}")
     if tuple(m.image_size) != tuple(c.input_size):
         raise ConfigError(f"model.image_size {m.image_size} must equal codec.input_size {c.input_size}")
+    from .models.heads import head_output_size  # the model's rule, once (models import this module)
+
+    out = head_output_size(m)
+    scale = 2**m.head.num_deconv
+    h, w = out[0] // scale, out[1] // scale
+    if tuple(c.heatmap_size) != out:
+        raise ConfigError(
+            f"codec.heatmap_size {list(c.heatmap_size)} does not match the head's output "
+            f"{list(out)}: model.image_size {list(m.image_size)} in patches of "
+            f"model.vit.patch_size {m.vit.patch_size} (padding {m.vit.patch_padding}) is a {h}x{w} grid, "
+            f"upsampled x{scale} by model.head.num_deconv {m.head.num_deconv}"
+        )
     if len(d.frame_offsets) != m.num_frames:
         raise ConfigError(
             f"data.frame_offsets has {len(d.frame_offsets)} entries, model.num_frames is {m.num_frames}"

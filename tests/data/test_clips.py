@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vidpose.data.clips import build_windows, clamp_frames, sample_offsets
+from vidpose.data.posetrack import read_sequence
 from vidpose.data.records import Frame, Person, Sequence
 
 OFFSETS = (-2, -1, 0, 1, 2)
@@ -101,10 +102,7 @@ def test_resampled_offsets_vary_per_item_and_keep_the_order():
 
 
 def test_windows_from_the_real_bonn_sequence(shared_data):
-    posetrack = pytest.importorskip("vidpose.data.posetrack", reason="PoseTrack readers not written yet")
-    seq = posetrack.read_sequence(
-        shared_data / "bonn_multiperson_posetrack/posetrack18/test/060470979_bonn_test.json"
-    )
+    seq = read_sequence(shared_data / "bonn_multiperson_posetrack/posetrack18/test/060470979_bonn_test.json")
     windows = build_windows([seq], OFFSETS, "gt", min_joints=3)
     assert len(windows) == 164  # 41 frames x 4 people
     assert windows[0].frames == (0, 0, 0, 1, 2) and windows[-1].frames == (38, 39, 40, 40, 40)

@@ -15,6 +15,7 @@ from vidpose.codec import HeatmapCodec, to_image_coords
 from vidpose.config import CodecConfig, Config, DataConfig, ModelConfig, TrainConfig
 from vidpose.data.clips import build_windows
 from vidpose.data.dataset import PoseTrackWindows, build_dataset
+from vidpose.data.posetrack import read_sequence
 from vidpose.data.records import Frame, Person, Sequence
 from vidpose.data.video_io import read_image
 from vidpose.engine.sampler import EpochLoader
@@ -244,9 +245,8 @@ def test_build_dataset_from_a_config(tmp_path):
 
 
 def test_real_bonn_windows(shared_data):
-    posetrack = pytest.importorskip("vidpose.data.posetrack", reason="PoseTrack readers not written yet")
     root = shared_data / "bonn_multiperson_posetrack"
-    seq = posetrack.read_sequence(root / "posetrack18/test/060470979_bonn_test.json")
+    seq = read_sequence(root / "posetrack18/test/060470979_bonn_test.json")
     windows = build_windows([seq], (-2, -1, 0, 1, 2), "gt", min_joints=3)
     codec = HeatmapCodec(dataclasses.replace(CodecConfig(), decode="dark"))
     for train in (False, True):

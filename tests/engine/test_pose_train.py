@@ -96,7 +96,10 @@ def test_bf16_autocast_training_runs(synth_root, tmp_path):
 def test_validation_during_training_keeps_best(synth_root, tmp_path):
     cfg = _cfg(synth_root, tmp_path, "train.epochs=1", "train.max_steps=4")
     result = train(cfg, progress=False, evaluate=True)
-    assert set(result["last_eval"]) <= {"ap", "ap_hard"} and 0.0 <= result["last_eval"]["ap"] <= 100.0
+    # 4 steps from scratch: measured AP 1.28, hard 1.08 (the seeded run repeats; the margin is for float noise
+    # across machines, which can move a joint of a barely trained model)
+    ap = result["last_eval"]
+    assert ap == {"ap": pytest.approx(1.28, abs=0.5), "ap_hard": pytest.approx(1.08, abs=0.5)}
     assert (tmp_path / "best.pt").is_file() and Path(result["files"]["best"]).is_file()
 
 
@@ -168,6 +171,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # 32 s on 2 loaded cores; tests/engine/test_distributed.py runs 2-process DDP by default
 def test_two_process_ddp_training_with_torchrun(synth_root, tmp_path):
     """The same `train` command under torchrun: 2 CPU processes (gloo), one log, one set of checkpoints."""
     import subprocess

@@ -73,9 +73,7 @@ def _replay_motmetrics(sequence):
 _COUNTS = ["num_objects", "num_matches", "num_switches", "num_misses", "num_false_positives"]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(frames())
-def test_accumulator_equals_motmetrics(sequence):
+def _check_against_motmetrics(sequence) -> None:
     ours = _replay_vidpose(sequence)
     oracle = _replay_motmetrics(sequence)
     want = mm.metrics.create().compute(oracle, metrics=_COUNTS, return_dataframe=False)
@@ -85,6 +83,21 @@ def test_accumulator_equals_motmetrics(sequence):
     assert math.isclose(ours.sum_events, float(events["D"].sum()), rel_tol=1e-12, abs_tol=1e-12)
     matched = events["D"][events["Type"].isin(["MATCH", "SWITCH"])]
     assert math.isclose(ours.sum_matched, float(matched.sum()), rel_tol=1e-12, abs_tol=1e-12)
+
+
+# 200 examples took 24 s of a 9.4 min suite on 2 loaded cores: the default suite draws 30 (derandomized, so
+# CI sees the same ones each run); `make test-all` draws 200 more.
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(frames())
+def test_accumulator_equals_motmetrics(sequence):
+    _check_against_motmetrics(sequence)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frames())
+def test_accumulator_equals_motmetrics_on_many_sequences(sequence):
+    _check_against_motmetrics(sequence)
 
 
 def test_oracle_sees_the_long_chain_and_the_carried_last_match():

@@ -2,8 +2,9 @@
 synthetic clips they have never seen (keypoints near the truth with GT boxes; identities kept by the tracker
 from noisy detections). The demo itself is tested in test_demo.py.
 
-No AP value is asserted: the floors below only catch a broken crop, decoder, flip test, tracker or
-checkpoint, whatever the models' training. An untrained model of the same architecture has PCKh@0.5 0.7 %.
+The models and the clips are fixed, so their PCKh@0.5 is a number: asserted to within 3 of the 716 labelled
+joints (float noise across machines may move a joint across the threshold). A broken crop, decoder, flip test,
+tracker or checkpoint moves it far more: an untrained model of the same architecture has PCKh@0.5 0.7 %.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from vidpose.inference.pipeline import VideoPoseEstimator
 from vidpose.models.serialization import load_model
 
 FRAMES = 12
-PCKH_GT_MIN = 0.25  # both bundled models measured 0.51 on these clips
+# PCKh@0.5 with GT boxes, measured on these clips: 368 and 365 of 716 labelled joints.
+PCKH_GT = {"single_frame": 368 / 716, "temporal": 365 / 716}
 # Identity switches (summed over joints, as poseval counts them) per GT joint object; one new id per frame
 # adds about one switch per object.
 SWITCH_FRACTION_MAX = 0.05
@@ -63,7 +65,12 @@ def _pckh(gt_seqs, pred_seqs) -> float:
     return hits / total
 
 
-@pytest.mark.parametrize("model", MODELS)
+# The temporal model's run is the slowest test of the suite (89 s of a 9.4 min run on 2 loaded cores): it runs
+# with `make test-all`; `make test` keeps the single-frame run and pins the temporal model's heatmaps on a
+# seeded clip (tests/models/test_smml.py).
+@pytest.mark.parametrize(
+    "model", [pytest.param(m, marks=pytest.mark.slow) if m == "temporal" else m for m in MODELS]
+)
 def test_keypoints_land_near_the_truth_with_gt_boxes(model, clips, tmp_path):
     root, sequences = clips
     estimator = VideoPoseEstimator(bundled_checkpoint(model), boxes="gt")
@@ -72,9 +79,10 @@ def test_keypoints_land_near_the_truth_with_gt_boxes(model, clips, tmp_path):
         summary = predict_to_files(estimator, seq.source, tmp_path, root=root, write_video=False)
         preds.append(read_predictions(summary.paths["posetrack"]))
     pck = _pckh(sequences, preds)
-    assert pck > PCKH_GT_MIN, pck
+    assert pck == pytest.approx(PCKH_GT[model], abs=3 / 716), pck
 
 
+@pytest.mark.slow  # 37 s on 2 loaded cores; the tracker's logic is tested in test_tracker.py by default
 def test_tracker_keeps_identities_from_noisy_detections(clips, tmp_path):
     root, sequences = clips
     estimator = VideoPoseEstimator(bundled_checkpoint("temporal"), boxes=root / "test" / "detections.json")
@@ -87,4 +95,6 @@ def test_tracker_keeps_identities_from_noisy_detections(clips, tmp_path):
     mot = evaluate_mota(sequences, preds)
     switches = int(mot.num_switches.sum())
     objects = int(mot.num_objects.sum())
+    assert objects == 656
     assert switches <= SWITCH_FRACTION_MAX * objects, (switches, objects)
+    assert abs(switches - 31) <= 2, switches  # measured 31

@@ -67,7 +67,7 @@ def test_video_has_three_enlarged_panels_with_poses_and_marks(demo):
         is_marked = bool(np.abs(border - np.array(TAG_COLOUR)).max() < 60)
         assert is_marked == bool(np.abs(panels[2][h // 2, 1].astype(int) - TAG_COLOUR).max() < 60)
         marked += is_marked
-    assert 0 < marked == summary["marked_frames"] < FRAMES
+    assert marked == summary["marked_frames"] == 2  # the two frames with a hard person
     _, panels = _panels(frames[0])
     gt_colour = PALETTE[sequence.frames[0].persons[0].track_id % len(PALETTE)]
     assert (np.abs(panels[2].astype(int) - gt_colour).max(axis=-1) < 40).sum() > 50  # GT skeleton colour

@@ -252,6 +252,7 @@ def test_converted_model_computes_what_the_config_says(tmp_path, case):
         ref = reference_forward(sd, cfg, x)
         wrong_eps = reference_forward(sd, cfg, x, eps=wrong)
     assert ours.shape == ref.shape and ref.abs().max() > 1.0  # not a trivially small comparison
+    assert tuple(vcfg.codec.heatmap_size) == tuple(ours.shape[-2:])  # the codec decodes what the head makes
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)  # float32: ~1e-6 of the heatmaps' range
     assert (ours - wrong_eps).abs().max() > 1e-3  # the eps is measurable at this scale
     # in float64 the only difference left is the float32 fold of the position embedding's class slot

@@ -45,11 +45,9 @@ __all__ = [
     "to_tensor_normalized",
 ]
 
-#: PT18 channels of the upper and lower body (for the half-body crop).
-LOWER_BODY: tuple[int, ...] = tuple(
-    i for i, n in enumerate(PT18.names) if n.endswith(("hip", "knee", "ankle"))
-)
-UPPER_BODY: tuple[int, ...] = tuple(i for i in range(PT18.num_joints) if i not in LOWER_BODY)
+#: PT18 channels of the upper and lower body (for the half-body crop); their home is :data:`PT18`.
+LOWER_BODY: tuple[int, ...] = PT18.lower_body
+UPPER_BODY: tuple[int, ...] = PT18.upper_body
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..skeleton import PT18
+from ..skeleton import COCO_SIGMAS, PT18
 
 __all__ = [
     "COCO_SIGMAS",
@@ -26,35 +26,8 @@ __all__ = [
     "oks_matrix",
 ]
 
-#: COCO keypoint sigmas (the per-joint falloff of Object Keypoint Similarity), by joint name.
-COCO_SIGMAS: dict[str, float] = {
-    "nose": 0.026,
-    "left_eye": 0.025,
-    "right_eye": 0.025,
-    "left_ear": 0.035,
-    "right_ear": 0.035,
-    "left_shoulder": 0.079,
-    "right_shoulder": 0.079,
-    "left_elbow": 0.072,
-    "right_elbow": 0.072,
-    "left_wrist": 0.062,
-    "right_wrist": 0.062,
-    "left_hip": 0.107,
-    "right_hip": 0.107,
-    "left_knee": 0.087,
-    "right_knee": 0.087,
-    "left_ankle": 0.089,
-    "right_ankle": 0.089,
-}
-
-#: Sigmas for PoseTrack18's 17 joints. The 15 joints PT18 shares with COCO keep COCO's values. PT18 has no
-#: eyes but has ``head_bottom`` (the upper neck) and ``head_top``: both get 0.079, the value CrowdPose (Li et
-#: al., CVPR 2019, whose "neck" and "top_head" are the same two landmarks) uses for them. It is also the
-#: shoulder value, which fits: both points lie on a smooth contour (top of the skull, base of the head) whose
-#: exact position annotators disagree on far more than on the nose or the eyes.
-PT18_SIGMAS: np.ndarray = np.array(
-    [COCO_SIGMAS.get(name, 0.079) for name in PT18.names], dtype=np.float64
-)  # [K]
+#: ``vidpose.skeleton.PT18.sigmas`` (their home, with the reasons for the two head joints) as an array [K].
+PT18_SIGMAS: np.ndarray = np.asarray(PT18.sigmas, dtype=np.float64)
 
 
 def _cat(parts: list, like: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

@@ -19,6 +19,7 @@ __all__ = [
     "build_activation",
     "QuickGELU",
     "Mlp",
+    "split_heads",
     "Attention",
     "CrossAttention",
     "DropPath",
@@ -83,46 +84,57 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-class Attention(nn.Module):
+def split_heads(x: Tensor, parts: int, num_heads: int) -> Tensor:
+    """Projected tokens [B, N, parts * C] -> [parts, B, heads, N, C / heads] (``parts`` = 3 for a fused qkv,
+    2 for kv, 1 for q)."""
+    B, N, _ = x.shape
+    return x.reshape(B, N, parts, num_heads, -1).permute(2, 0, 3, 1, 4)
+
+
+class _MultiHeadAttention(nn.Module):
+    """The core :class:`Attention` and :class:`CrossAttention` share: the head count, the width check and
+    :meth:`attend` (SDPA over the heads, heads merged, output ``proj``). Subclasses build their input
+    projections and then ``proj``, in that order (the order fixes the seeded initialisation)."""
+
+    def __init__(self, dim: int, num_heads: int, what: str) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"{what} width {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """q [B, heads, N, C / heads], k, v [B, heads, M, C / heads] -> [B, N, C] (after ``proj``)."""
+        B, heads, N, D = q.shape
+        x = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(B, N, heads * D))
+
+
+class Attention(_MultiHeadAttention):
     """Multi-head self-attention: x [B, N, C] -> [B, N, C]. ``qkv`` is one Linear with bias, as in ViTPose."""
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"attention width {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads = num_heads
+        super().__init__(dim, num_heads, "attention")
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each [B, heads, N, C / heads]
-        x = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+        q, k, v = split_heads(self.qkv(x), 3, self.num_heads).unbind(0)  # each [B, heads, N, C / heads]
+        return self.attend(q, k, v)
 
 
-class CrossAttention(nn.Module):
+class CrossAttention(_MultiHeadAttention):
     """Multi-head cross-attention: queries x [B, N, C], keys/values context [B, M, C] -> [B, N, C]."""
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"cross-attention width {dim} is not divisible by num_heads {num_heads}")
-        self.num_heads = num_heads
+        super().__init__(dim, num_heads, "cross-attention")
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
         self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: Tensor, context: Tensor) -> Tensor:
-        B, N, C = x.shape
-        M = context.shape[1]
-        heads = self.num_heads
-        q = self.q(x).reshape(B, N, heads, C // heads).transpose(1, 2)
-        kv = self.kv(context).reshape(B, M, 2, heads, C // heads).permute(2, 0, 3, 1, 4)
-        k, v = kv.unbind(0)  # each [B, heads, M, C / heads]
-        x = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(x.transpose(1, 2).reshape(B, N, C))
+        q = split_heads(self.q(x), 1, self.num_heads)[0]  # [B, heads, N, C / heads]
+        k, v = split_heads(self.kv(context), 2, self.num_heads).unbind(0)  # each [B, heads, M, C / heads]
+        return self.attend(q, k, v)
 
 
 class DropPath(nn.Module):

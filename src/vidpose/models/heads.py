@@ -12,10 +12,20 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import HeadConfig
+from ..config import HeadConfig, ModelConfig
 from ..errors import ConfigError
+from .vit import conv_grid_size
 
-__all__ = ["ClassicHead", "SimpleHead", "build_head"]
+__all__ = ["ClassicHead", "SimpleHead", "build_head", "head_output_size"]
+
+
+def head_output_size(cfg: ModelConfig) -> tuple[int, int]:
+    """(Hh, Wh) of the heatmaps the model ``cfg`` describes: the backbone's token grid of ``cfg.image_size``
+    times ``2 ** cfg.head.num_deconv`` (both heads, the motion head included). ``codec.heatmap_size`` must
+    equal it (``vidpose.config.validate``)."""
+    h, w = conv_grid_size(tuple(cfg.image_size), cfg.vit.patch_size, cfg.vit.patch_padding)
+    scale = 2**cfg.head.num_deconv
+    return h * scale, w * scale
 
 
 def _tokens_to_map(x: Tensor, grid: tuple[int, int]) -> Tensor:

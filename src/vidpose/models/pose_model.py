@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from .heads import SimpleHead, build_head
 from .masking import patchify
 from .mlsme import MLSME
-from .smml import SMML
+from .smml import build_fusion
 from .vit import VisionTransformer, create_vit
 
 __all__ = ["PoseModel", "build_model", "joints_mse_loss"]
@@ -87,7 +87,7 @@ class PoseModel(nn.Module):
         self.mlsme = MLSME(
             C, cfg.mlsme, cfg.num_frames, self.grid, p, use_context_head=cfg.loss.use_context_recon
         )
-        self.smml = SMML(C, cfg.smml, self.grid)
+        self.smml = build_fusion(C, cfg.smml, self.grid)
         if cfg.loss.use_pose_recon:
             self.motion_head = SimpleHead(C, cfg.head, cfg.num_joints)
 

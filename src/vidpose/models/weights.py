@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from ..config import CodecConfig, Config, DataConfig, ModelConfig, validate
 from ..errors import CheckpointError, ConfigError
+from .heads import head_output_size
 from .hf_config import check_hf_weights, hf_vitpose_base_config, parse_hf_vitpose_config
 from .vit import VIT_SIZES, conv_grid_size
 
@@ -445,7 +446,7 @@ def config_for_model(model_cfg: ModelConfig, name: str = "converted") -> Config:
     cfg = Config(
         name=name,
         model=model_cfg,
-        codec=replace(CodecConfig(), input_size=(h, w), heatmap_size=(h // 4, w // 4)),
+        codec=replace(CodecConfig(), input_size=(h, w), heatmap_size=head_output_size(model_cfg)),
         data=replace(DataConfig(), frame_offsets=offsets),
     )
     validate(cfg)
