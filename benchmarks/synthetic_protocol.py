@@ -196,7 +196,7 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
     lines = [
         "# Synthetic two-stage protocol: full model vs single-frame baseline, ablations, key-frame probe",
         "",
-        f"- machine: {platform.machine()} CPU, 2 cores; torch threads per run: {2 // args.jobs} "
+        f"- machine: {platform.machine()} CPU, 2 cores; torch threads per run: {max(2 // args.jobs, 1)} "
         f"({args.jobs} runs at a time); made by `python benchmarks/synthetic_protocol.py --jobs {args.jobs}`",
         "- data: synthetic benchmark, train 249 clips (seed 0), test 12 clips (seed 20261201, never trained "
         "or selected on); GT boxes; no flip test (to halve evaluation cost; every row alike); vidpose's "
@@ -337,7 +337,7 @@ def round2_jobs(only: list[str] | None) -> list[tuple[str, tuple[str, ...], Path
     """(name, overrides, out_dir, probes) of every round-2 stage-2 run, in the order they are worth having."""
     jobs = []
     order = [("robust_full", 0), ("robust_single_frame", 0), ("robust_single_frame", 1), ("robust_full", 1)]
-    order += [("robust_single_frame", 2), ("robust_full", 2), ("robust_no_corrupt", 0)]
+    order += [("robust_full", 2), ("robust_single_frame", 2), ("robust_no_corrupt", 0)]
     order += [("plain_single_frame", 0), ("robust_fusion_lr1", 0)]
     for variant, seed in order:
         name = run_name(variant, seed)
@@ -417,7 +417,8 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
         "# Synthetic protocol, round 2: key-frame corruptions and a fusion lr factor",
         "",
         f"- machine: {platform.machine()} CPU, 2 cores shared with other work; torch threads per run: "
-        f"{2 // args.jobs}; made by `python benchmarks/synthetic_protocol.py --round 2 --jobs {args.jobs}`",
+        f"{max(2 // args.jobs, 1)}; made by "
+        f"`python benchmarks/synthetic_protocol.py --round 2 --jobs {args.jobs}`",
         "- data: `data/synth_v2`, train 300 clips (seed 0; the first 249 are round 1's), test 12 clips (seed "
         "20261201, never trained or selected on); GT boxes; no flip test; hard = frames with a person > 40 % "
         "occluded or strongly blurred",
@@ -480,13 +481,13 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--jobs", type=int, default=2, choices=(1, 2, 3), help="runs at a time")
     parser.add_argument("--steps", type=int, default=None, help="override stage 2's train.max_steps")
     parser.add_argument("--only", nargs="*", default=None, help="stage-2 variants or runs to train/evaluate")
     parser.add_argument("--tables-only", action="store_true", help="rewrite the tables from what exists")
     parser.add_argument("--round", choices=("1", "2", "all"), default="all", help="protocol round(s) to run")
     args = parser.parse_args()
-    threads = 2 // args.jobs
+    threads = max(2 // args.jobs, 1)
     if args.round in ("1", "all"):
         run_round1(args, threads)
     if args.round in ("2", "all"):
