@@ -56,7 +56,8 @@ TRAIN_PRECISIONS: dict[str, tuple[bool, str]] = {
 }
 
 #: Dense peak TFLOP/s by device-name substring and precision (vendor data sheets; fp32 = TF32 tensor cores,
-#: which the benchmark enables for fp32 on CUDA). A device not listed gets no MFU unless given a peak.
+#: which the benchmark enables for its fp32 rows on CUDA: float32 matmul precision "high"). A device not
+#: listed gets no MFU unless given a peak.
 _PEAK_TFLOPS: dict[str, dict[str, float]] = {
     "H200": {"fp32": 494.7, "bf16": 989.4, "fp16": 989.4},
     "H100": {"fp32": 494.7, "bf16": 989.4, "fp16": 989.4},
@@ -205,10 +206,6 @@ def bench_train(
         ConfigError: an unknown precision, fp16 off CUDA, batch < 1.
     """
     from ..engine.distributed import select_device
-    from ..engine.pose_train import pose_optimizer, pose_step
-    from ..engine.trainer import Trainer
-    from ..models import build_model
-    from ..models.profile import count_params
 
     if batch < 1 or repeats < 1 or warmup < 0:
         raise ConfigError(f"batch and repeats must be >= 1 and warmup >= 0, got {batch}, {repeats}, {warmup}")
@@ -224,57 +221,80 @@ def bench_train(
         flops_per_window = float(count_train_flops(cfg, random_batch(cfg, 1)))
     data = random_batch(cfg, batch)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
-    rows = []
-    for precision in precisions:
-        for ckpt in grad_checkpointing:
-            vcfg = _variant(cfg, precision, ckpt, batch, str(dev))
-            torch.manual_seed(vcfg.train.seed)
-            model = build_model(vcfg.model)
-            with tempfile.TemporaryDirectory() as out_dir:
-                vcfg = dataclasses.replace(vcfg, train=dataclasses.replace(vcfg.train, out_dir=out_dir))
-                timer = _timer_hook(warmup)
-                trainer = Trainer(
-                    model,
-                    _RandomWindows(data, warmup + repeats),
-                    pose_optimizer(model, vcfg),
-                    pose_step,
-                    vcfg.train,
-                    hooks=[timer],
-                    device=dev,
-                )
-                trainer.train()
-                times = timer.times
-            peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
-            saved = _saved_bytes(trainer.module, data, vcfg, dev)
-            step_s = statistics.median(times)
-            peak_tf = (peak_tflops or {}).get(precision) if peak_tflops else peak_tflops_for(name, precision)
-            mfu = (
-                flops_per_window * batch / step_s / (peak_tf * 1e12)
-                if (peak_tf and dev.type == "cuda")
-                else None
-            )
-            rows.append(
-                TrainBenchRow(
-                    recipe=cfg.name,
-                    size=cfg.model.vit.size,
-                    params=count_params(model),
-                    precision=precision,
-                    grad_checkpointing=ckpt,
-                    batch=batch,
-                    step_ms=step_s * 1e3,
-                    step_min_ms=min(times) * 1e3,
-                    windows_per_s=batch / step_s,
-                    activation_mb_per_window=saved / batch / 2**20,
-                    peak_mb=peak,
-                    gflops_per_window=flops_per_window / 1e9,
-                    mfu=mfu,
-                    repeats=repeats,
-                )
-            )
-            del trainer, model
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()
+    rows: list[TrainBenchRow] = []
+    matmul_precision = torch.get_float32_matmul_precision()
+    if dev.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 for the fp32 rows, as their MFU peak assumes
+    try:
+        for precision in precisions:
+            for ckpt in grad_checkpointing:
+                args = (batch, dev, warmup, repeats, flops_per_window, peak_tflops, name)
+                rows.append(_bench_variant(cfg, data, precision, ckpt, *args))
+    finally:
+        torch.set_float32_matmul_precision(matmul_precision)
     return rows
+
+
+def _bench_variant(
+    cfg: Config,
+    data: dict[str, Tensor],
+    precision: str,
+    ckpt: bool,
+    batch: int,
+    dev: torch.device,
+    warmup: int,
+    repeats: int,
+    flops_per_window: float,
+    peak_tflops: dict[str, float] | None,
+    device_name: str,
+) -> TrainBenchRow:
+    from ..engine.pose_train import pose_optimizer, pose_step
+    from ..engine.trainer import Trainer
+    from ..models import build_model
+    from ..models.profile import count_params
+
+    vcfg = _variant(cfg, precision, ckpt, batch, str(dev))
+    torch.manual_seed(vcfg.train.seed)
+    model = build_model(vcfg.model)
+    with tempfile.TemporaryDirectory() as out_dir:
+        vcfg = dataclasses.replace(vcfg, train=dataclasses.replace(vcfg.train, out_dir=out_dir))
+        timer = _timer_hook(warmup)
+        trainer = Trainer(
+            model,
+            _RandomWindows(data, warmup + repeats),
+            pose_optimizer(model, vcfg),
+            pose_step,
+            vcfg.train,
+            hooks=[timer],
+            device=dev,
+        )
+        trainer.train()
+        times = timer.times
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
+    saved = _saved_bytes(trainer.module, data, vcfg, dev)
+    step_s = statistics.median(times)
+    peak_tf = (peak_tflops or {}).get(precision) if peak_tflops else peak_tflops_for(device_name, precision)
+    mfu = flops_per_window * batch / step_s / (peak_tf * 1e12) if (peak_tf and dev.type == "cuda") else None
+    row = TrainBenchRow(
+        recipe=cfg.name,
+        size=cfg.model.vit.size,
+        params=count_params(model),
+        precision=precision,
+        grad_checkpointing=ckpt,
+        batch=batch,
+        step_ms=step_s * 1e3,
+        step_min_ms=min(times) * 1e3,
+        windows_per_s=batch / step_s,
+        activation_mb_per_window=saved / batch / 2**20,
+        peak_mb=peak,
+        gflops_per_window=flops_per_window / 1e9,
+        mfu=mfu,
+        repeats=repeats,
+    )
+    del trainer, model
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
 
 
 class _StepTimer:
