@@ -14,10 +14,10 @@ rehearsal"``. ``VIDPOSE_REHEARSAL_SIZE=nano`` runs the same commands on a small 
 
 Time (measured on the development machine, where this session's processes ran niced at ~5 % of 2 cores
 that other jobs kept busy, 2.5 GFLOPS fp32): at ViT-B one training step of batch 2 took ~2 min, so the ViT-B
-rehearsal was not run to its end there; with ``VIDPOSE_REHEARSAL_SIZE=nano`` the PT18 rehearsal (both tests)
-took 870 s of wall time and 55 s of CPU time. Budgeted: ~5 min for all three at ViT-B on 2 idle cores
-(a ViT-B window costs ~1 s forward there; per recipe 2 steps of batch 2 and 12 evaluated windows with flip,
-24 for PT18); not yet confirmed by a run.
+rehearsal was not run to its end there. With ``VIDPOSE_REHEARSAL_SIZE=nano`` all six tests passed: PT18 870 s
+wall (55 s CPU), PT17 + PT21 650 s wall. Budgeted: ~5 min for all three at ViT-B on 2 idle cores (a ViT-B
+window costs ~1 s forward there; per recipe 2 steps of batch 2 and 12 evaluated windows with flip, 24 for
+PT18); not yet confirmed by a run.
 """
 
 from __future__ import annotations
