@@ -278,3 +278,19 @@ def test_a_bad_override_is_blamed_on_the_command_line_not_the_file(tmp_path):
 def test_a_folder_as_recipe_is_named(tmp_path):
     with pytest.raises(ConfigError, match="is a folder"):
         load_config(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in CONFIGS if p.match("configs/posetrack*_vit?.yaml")], ids=lambda p: p.stem
+)
+def test_posetrack_recipes_point_at_the_released_layout(path):
+    """PoseTrack21 is released as posetrack_data/{train,val}; PoseTrack17/18 as annotations/{train,val}.
+    The model base's header comment names model.init_from, relative to the working folder."""
+    cfg = load_config(path)
+    folder = "posetrack_data" if cfg.data.format == "pt21" else "annotations"
+    assert (cfg.data.train_ann, cfg.data.val_ann) == (f"{folder}/train", f"{folder}/val")
+    bases = yaml.safe_load(path.read_text())["_base_"]
+    (model_base,) = [b for b in bases if "/models/" in b]
+    header = (path.parent / model_base).read_text().split("\nmodel:")[0]
+    assert f"{cfg.model.init_from} --format vitpose" in header
+    assert "relative to the working folder" in header

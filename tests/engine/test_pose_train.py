@@ -240,6 +240,35 @@ def test_init_from_a_single_frame_checkpoint(synth_root, tmp_path):
         init_from_checkpoint(build_model(cfg.model), tmp_path / "eps.safetensors")
 
 
+def test_init_from_compares_heads_as_built(tmp_path):
+    """A recipe's ``num_heads: None`` means the size table's heads: a converted file that writes them out
+    (``vidpose convert`` does: ViT-B ``num_heads: 12``) initialises a ``size: base``-style recipe; other
+    heads are still refused."""
+    import dataclasses
+
+    from vidpose.engine.pose_train import init_from_checkpoint
+    from vidpose.errors import CheckpointError
+    from vidpose.models import build_model
+    from vidpose.models.serialization import save_model
+
+    recipe = load_config(REPO / "configs" / "synthetic_nano.yaml")
+    vit = dataclasses.replace(recipe.model.vit, size="nano", embed_dim=None, depth=None, num_heads=None)
+    base = dataclasses.replace(recipe.model, vit=vit)
+    assert base.vit.num_heads is None
+    for heads, ok in ((4, True), (2, False)):  # nano has 4 heads
+        written = dataclasses.replace(base, vit=dataclasses.replace(base.vit, num_heads=heads))
+        path = save_model(
+            build_model(written),
+            dataclasses.replace(recipe, model=written),
+            tmp_path / f"h{heads}.safetensors",
+        )
+        if ok:
+            init_from_checkpoint(build_model(base), path)
+        else:
+            with pytest.raises(CheckpointError, match=r"model.vit.num_heads=2.*recipe says 4"):
+                init_from_checkpoint(build_model(base), path)
+
+
 def test_sigint_writes_last_then_resume_reports_and_repeats_the_losses(synth_root, tmp_path, monkeypatch):
     """Ctrl-C after step 2 of 6 (no periodic checkpoints): `last` is written at step 2, the resumed run says
     so, lists the changed setting and gives the same losses as an uninterrupted run; a rerun of the finished

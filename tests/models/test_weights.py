@@ -11,10 +11,10 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import Tensor
 
+import official_vitpose
 from vidpose.errors import CheckpointError
 from vidpose.models.pose_model import build_model
 from vidpose.models.weights import (
@@ -36,53 +36,8 @@ GRID = (4, 3)
 
 
 def official_state_dict(head: str, seed: int = 0, grid: tuple[int, int] = GRID) -> dict[str, Tensor]:
-    """Random weights under official ViTPose (mmpose 0.x) names and shapes."""
-    g = torch.Generator().manual_seed(seed)
-
-    def r(*shape: int, scale: float = 0.1, offset: float = 0.0) -> Tensor:
-        return torch.randn(*shape, generator=g) * scale + offset
-
-    C, N = WIDTH, grid[0] * grid[1]
-    sd = {
-        "backbone.patch_embed.proj.weight": r(C, 3, 16, 16, scale=0.02),
-        "backbone.patch_embed.proj.bias": r(C),
-        "backbone.pos_embed": r(1, 1 + N, C),  # with the class-token slot
-        "backbone.last_norm.weight": r(C, offset=1.0),
-        "backbone.last_norm.bias": r(C),
-    }
-    for i in range(DEPTH):
-        p = f"backbone.blocks.{i}."
-        sd |= {
-            p + "norm1.weight": r(C, offset=1.0),
-            p + "norm1.bias": r(C),
-            p + "attn.qkv.weight": r(3 * C, C),
-            p + "attn.qkv.bias": r(3 * C),
-            p + "attn.proj.weight": r(C, C),
-            p + "attn.proj.bias": r(C),
-            p + "norm2.weight": r(C, offset=1.0),
-            p + "norm2.bias": r(C),
-            p + "mlp.fc1.weight": r(4 * C, C),
-            p + "mlp.fc1.bias": r(4 * C),
-            p + "mlp.fc2.weight": r(C, 4 * C),
-            p + "mlp.fc2.bias": r(C),
-        }
-    if head == "classic":
-        channels = [C, 256, 256]
-        for j, i in enumerate((0, 3)):
-            sd[f"keypoint_head.deconv_layers.{i}.weight"] = r(channels[j], channels[j + 1], 4, 4, scale=0.05)
-            bn = f"keypoint_head.deconv_layers.{i + 1}."
-            sd |= {
-                bn + "weight": r(256, offset=1.0),
-                bn + "bias": r(256),
-                bn + "running_mean": r(256),
-                bn + "running_var": r(256).abs() + 0.5,
-                bn + "num_batches_tracked": torch.tensor(1000),
-            }
-        sd["keypoint_head.final_layer.weight"] = r(JOINTS, 256, 1, 1)
-    else:
-        sd["keypoint_head.final_layer.weight"] = r(JOINTS, C, 3, 3)
-    sd["keypoint_head.final_layer.bias"] = r(JOINTS)
-    return sd
+    """Random weights under official ViTPose (mmpose 0.x) names and shapes, at this module's tiny size."""
+    return official_vitpose.official_state_dict(head, seed, grid, width=WIDTH, depth=DEPTH, joints=JOINTS)
 
 
 def hf_from_official(sd: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -137,40 +92,7 @@ def hf_config(head: str, image_size: tuple[int, int] = IMAGE) -> dict:
 
 def reference_vitpose(sd: dict[str, Tensor], images: Tensor, head: str) -> Tensor:
     """ViTPose's forward on the official keys: images [B, 3, H, W] -> heatmaps [B, K, H/4, W/4]."""
-    x = F.conv2d(images, sd["backbone.patch_embed.proj.weight"], sd["backbone.patch_embed.proj.bias"], 16, 2)
-    B, C, h, w = x.shape
-    x = x.flatten(2).transpose(1, 2)
-    pos = sd["backbone.pos_embed"]
-    x = x + pos[:, 1:] + pos[:, :1]
-    for i in range(DEPTH):
-        p = f"backbone.blocks.{i}."
-        y = F.layer_norm(x, (C,), sd[p + "norm1.weight"], sd[p + "norm1.bias"], eps=1e-6)
-        qkv = F.linear(y, sd[p + "attn.qkv.weight"], sd[p + "attn.qkv.bias"])
-        q, k, v = qkv.reshape(B, h * w, 3, HEADS, C // HEADS).permute(2, 0, 3, 1, 4)
-        attn = ((q * (C // HEADS) ** -0.5) @ k.transpose(-2, -1)).softmax(-1)
-        y = (attn @ v).transpose(1, 2).reshape(B, h * w, C)
-        x = x + F.linear(y, sd[p + "attn.proj.weight"], sd[p + "attn.proj.bias"])
-        y = F.layer_norm(x, (C,), sd[p + "norm2.weight"], sd[p + "norm2.bias"], eps=1e-6)
-        y = F.linear(
-            F.gelu(F.linear(y, sd[p + "mlp.fc1.weight"], sd[p + "mlp.fc1.bias"])), sd[p + "mlp.fc2.weight"]
-        )
-        x = x + y + sd[p + "mlp.fc2.bias"]
-    x = F.layer_norm(x, (C,), sd["backbone.last_norm.weight"], sd["backbone.last_norm.bias"], eps=1e-6)
-    fmap = x.transpose(1, 2).reshape(B, C, h, w)
-    if head == "classic":
-        for i in (0, 3):
-            fmap = F.conv_transpose2d(
-                fmap, sd[f"keypoint_head.deconv_layers.{i}.weight"], stride=2, padding=1
-            )
-            bn = f"keypoint_head.deconv_layers.{i + 1}."
-            fmap = F.batch_norm(fmap, sd[bn + "running_mean"], sd[bn + "running_var"], sd[bn + "weight"],
-                                sd[bn + "bias"], training=False, eps=1e-5)  # fmt: skip
-            fmap = F.relu(fmap)
-        return F.conv2d(fmap, sd["keypoint_head.final_layer.weight"], sd["keypoint_head.final_layer.bias"])
-    fmap = F.interpolate(F.relu(fmap), scale_factor=4, mode="bilinear", align_corners=False)
-    return F.conv2d(
-        fmap, sd["keypoint_head.final_layer.weight"], sd["keypoint_head.final_layer.bias"], padding=1
-    )
+    return official_vitpose.reference_vitpose(sd, images, head, num_heads=HEADS)
 
 
 def images(batch: int = 2, seed: int = 1) -> Tensor:

@@ -78,7 +78,7 @@ def _fail(message: str, code: int) -> None:
 
 def _register() -> None:
     # Imported here, not at module level, so that `import vidpose.cli` stays cheap and side-effect free.
-    from . import data_cmds, demo_cmds, model_cmds, predict_cmds, synth_cmds, train_cmds  # noqa: F401
+    from . import bench_cmds, data_cmds, demo_cmds, model_cmds, predict_cmds, synth_cmds, train_cmds  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

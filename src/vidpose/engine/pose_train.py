@@ -29,6 +29,7 @@ from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_text
 from ..models import build_model
 from ..models.serialization import load_model, save_model
+from ..models.vit import VIT_SIZES
 from ..models.weights import load_backbone_and_head
 from .checkpoint import load_model_state
 from .distributed import cleanup, get_rank, init_distributed, is_main_process, unwrap
@@ -51,6 +52,15 @@ def pose_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, tor
 NUMERIC_VIT_FIELDS = ("norm_eps", "activation", "qkv_bias", "patch_padding", "num_heads")
 
 
+def _built_vit_setting(vit: Any, name: str) -> Any:
+    """A backbone setting as the model is built: ``None`` dimensions come from the size table (a recipe's
+    ``size: base`` has 12 heads, which ``vidpose convert`` writes out as ``num_heads: 12``)."""
+    value = getattr(vit, name)
+    if value is None:
+        return VIT_SIZES.get(vit.size, {}).get(name)
+    return value
+
+
 def init_from_checkpoint(model: nn.Module, path: str | Path) -> None:
     """Initialise ``model.backbone`` and ``model.head`` from a vidpose model file (e.g. a ViTPose checkpoint
     converted with ``vidpose convert``); the temporal modules keep their (zero-fusion) initialisation."""
@@ -65,7 +75,8 @@ def init_from_checkpoint(model: nn.Module, path: str | Path) -> None:
     if target_vit is not None:
         # Weights alone do not carry these: a mismatch would silently change every number.
         for name in NUMERIC_VIT_FIELDS:
-            theirs, ours = getattr(source_cfg.model.vit, name), getattr(target_vit, name)
+            theirs = _built_vit_setting(source_cfg.model.vit, name)
+            ours = _built_vit_setting(target_vit, name)
             if theirs != ours:
                 raise CheckpointError(
                     f"model.init_from: {path} was built with model.vit.{name}={theirs!r}, the recipe says "

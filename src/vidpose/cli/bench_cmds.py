@@ -1,0 +1,62 @@
+"""Benchmark commands beyond ``bench model``: ``bench train`` (the training cost of a recipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import ConfigError
+from .checks import check_device, check_output_file, check_positive
+from .model_cmds import bench_app
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    config: Path = typer.Argument(..., help="YAML recipe, e.g. configs/posetrack18_vitb.yaml"),
+    overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. model.vit.size=large"),
+    batch: int = typer.Option(2, "--batch", help="windows per step (one that fits this device)"),
+    precisions: str = typer.Option("fp32,bf16", "--precisions", help="fp32,bf16,fp16 (fp16: CUDA only)"),
+    grad_checkpointing: str = typer.Option("off,on", "--grad-checkpointing", help="off,on or one of them"),
+    warmup: int = typer.Option(1, "--warmup", help="untimed steps first"),
+    repeats: int = typer.Option(3, "--repeats", help="timed steps per variant"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
+    out: Path | None = typer.Option(None, "--out", help="also write the table (.md) there"),
+) -> None:
+    """Training step time, windows/s, activation memory per window, peak memory and (CUDA) MFU of a recipe,
+    per precision and grad-checkpointing setting; and the memory the recipe's own batch needs (estimate)."""
+    from ..config import load_config
+    from ..fileio import atomic_write_text
+    from ..tasks.bench_train import bench_train, format_train_bench_markdown, memory_estimate
+
+    check_positive(batch, "--batch", integer=True)
+    check_positive(repeats, "--repeats", integer=True)
+    if out is not None:
+        check_output_file(out)
+    flags = {"off": False, "on": True}
+    ckpt = [s.strip() for s in grad_checkpointing.split(",") if s.strip()]
+    if not ckpt or any(s not in flags for s in ckpt):
+        raise ConfigError(f"--grad-checkpointing {grad_checkpointing!r}: expected off, on or off,on")
+    cfg = load_config(config, overrides or [])
+    rows = bench_train(
+        cfg,
+        batch=batch,
+        precisions=[p.strip() for p in precisions.split(",") if p.strip()],
+        grad_checkpointing=[flags[s] for s in ckpt],
+        warmup=warmup,
+        repeats=repeats,
+        device=check_device(device),
+    )
+    table = format_train_bench_markdown(rows)
+    at = cfg.train.batch_size
+    estimates = [
+        f"- {r.precision}, grad checkpointing {'on' if r.grad_checkpointing else 'off'}: "
+        f"~{memory_estimate(r, at):.1f} GiB per GPU at the recipe's batch {at} (estimate: 16 B/parameter + "
+        f"{r.activation_mb_per_window:.0f} MB activations/window x {at})"
+        for r in rows
+    ]
+    typer.echo(table)
+    typer.echo("\n".join(estimates))
+    if out is not None:
+        atomic_write_text(out, f"# Training cost of {cfg.name}\n\n{table}\n\n" + "\n".join(estimates) + "\n")
+        typer.echo(f"wrote {out}")
