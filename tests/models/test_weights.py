@@ -386,10 +386,10 @@ def test_strict_load_names_missing_unexpected_and_misshaped_keys():
         load_backbone_and_head(model, bad, "bad.pth")
     message = str(info.value)
     assert message.startswith("bad.pth:")
-    assert f"missing 1: backbone.blocks.1.mlp.fc2.bias ({WIDTH},)" in message
-    assert "unexpected 1: head.extra.weight (2, 2)" in message
+    assert f"1 missing key(s): backbone.blocks.1.mlp.fc2.bias ({WIDTH},)" in message
+    assert "1 unexpected key(s): head.extra.weight (2, 2)" in message
     assert (
-        f"backbone.blocks.0.attn.qkv.weight expected ({3 * WIDTH}, {WIDTH}) got ({3 * WIDTH}, {WIDTH + 1})"
+        f"backbone.blocks.0.attn.qkv.weight (expected ({3 * WIDTH}, {WIDTH}), got ({3 * WIDTH}, {WIDTH + 1}))"
         in message
     )
 

@@ -31,8 +31,8 @@ from ..evaluation import APResult, evaluate_ap, format_table
 from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
 from ..evaluation.report import table_values
 from ..fileio import atomic_write_json
+from ..precision import autocast_dtype
 from ..skeleton import POSEVAL_NAMES, PT18
-from .trainer import amp_dtype
 
 __all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split"]
 
@@ -196,7 +196,7 @@ def evaluate_split(
         batch_size=cfg.eval.batch_size,
         device=device,
         amp=cfg.train.amp,
-        amp_dtype=amp_dtype(cfg.train.amp_dtype),
+        amp_dtype=autocast_dtype(cfg.train.amp_dtype),
     )
     grouped = _persons_per_frame(sequences, pred)
     pred_seqs = [

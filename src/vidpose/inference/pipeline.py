@@ -83,6 +83,7 @@ from ..data.transforms import to_tensor_normalized
 from ..data.video_io import DEFAULT_FOLDER_FPS, ImageFolderSource, open_source, read_image
 from ..errors import CheckpointError, ConfigError, DataFormatError
 from ..models.pose_model import PoseModel
+from ..precision import autocast_dtype
 from ..skeleton import PT18
 from .crops import CropBox, CropStabilizer
 from .detectors import build_detector, check_detections
@@ -336,7 +337,7 @@ class VideoPoseEstimator:
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         self.amp = bool(amp)
-        self.amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}[amp_dtype]
+        self.amp_dtype = autocast_dtype(amp_dtype)
         self.share_features = bool(share_features)
         self.tracker_cfg = cfg.tracker if tracker_cfg is None else tracker_cfg
         self.offsets = self._offsets(num_frames)

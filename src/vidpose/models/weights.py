@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from ..config import CodecConfig, Config, DataConfig, ModelConfig, validate
 from ..errors import CheckpointError, ConfigError
+from ..state_dicts import diff_state_dict, strip_prefix
 from .hf_config import check_hf_weights, hf_vitpose_base_config, parse_hf_vitpose_config
 from .vit import VIT_SIZES, conv_grid_size
 
@@ -55,8 +56,6 @@ __all__ = [
     "infer_model_config",
     "resample_pos_embed",
     "fit_pos_embed",
-    "diff_state_dict",
-    "format_state_diff",
     "config_for_model",
     "load_backbone_and_head",
     "read_vitpose_file",
@@ -150,8 +149,8 @@ def unwrap_state_dict(obj: object, where: str = "checkpoint") -> dict[str, Tenso
     for key, value in obj.items():
         if not isinstance(value, Tensor):
             raise CheckpointError(f"{where}: entry {key!r} is a {type(value).__name__}, expected a tensor")
-        out[key.removeprefix("module.")] = value
-    return out
+        out[key] = value
+    return strip_prefix(out)
 
 
 def detect_source(state_dict: Mapping[str, Tensor]) -> SourceFormat | Literal["vidpose"]:
@@ -453,48 +452,6 @@ def config_for_model(model_cfg: ModelConfig, name: str = "converted") -> Config:
 
 
 # ------------------------------------------------------------------------------------ strict load
-def diff_state_dict(
-    expected: Mapping[str, Tensor], got: Mapping[str, Tensor]
-) -> tuple[list[str], list[str], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
-    """(missing, unexpected, mis-shaped as (key, expected shape, got shape)) between two state dicts."""
-    missing = [k for k in expected if k not in got]
-    unexpected = [k for k in got if k not in expected]
-    misshaped = [
-        (k, tuple(expected[k].shape), tuple(got[k].shape))
-        for k in expected
-        if k in got and tuple(expected[k].shape) != tuple(got[k].shape)
-    ]
-    return missing, unexpected, misshaped
-
-
-def format_state_diff(
-    expected: Mapping[str, Tensor], got: Mapping[str, Tensor], limit: int = 20
-) -> str | None:
-    """A readable report of :func:`diff_state_dict` (keys with shapes), or None when both match."""
-    missing, unexpected, misshaped = diff_state_dict(expected, got)
-    if not (missing or unexpected or misshaped):
-        return None
-
-    def listing(items: list[str]) -> str:
-        more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
-        return ", ".join(items[:limit]) + more
-
-    parts = []
-    if missing:
-        parts.append(
-            f"missing {len(missing)}: " + listing([f"{k} {tuple(expected[k].shape)}" for k in missing])
-        )
-    if unexpected:
-        parts.append(
-            f"unexpected {len(unexpected)}: " + listing([f"{k} {tuple(got[k].shape)}" for k in unexpected])
-        )
-    if misshaped:
-        parts.append(
-            f"mis-shaped {len(misshaped)}: " + listing([f"{k} expected {e} got {g}" for k, e, g in misshaped])
-        )
-    return "; ".join(parts)
-
-
 _BN_COUNTER = ".num_batches_tracked"
 
 
@@ -512,9 +469,9 @@ def load_backbone_and_head(
     for key, value in expected.items():
         if key.endswith(_BN_COUNTER) and key not in got:
             got[key] = torch.zeros_like(value)
-    report = format_state_diff(expected, got)
-    if report is not None:
-        raise CheckpointError(f"{where}: weights do not fit the model's backbone + head: {report}")
+    diff = diff_state_dict(expected, got)
+    if diff:
+        raise CheckpointError(f"{where}: weights do not fit the model's backbone + head: {diff.describe()}")
     result = model.load_state_dict(got, strict=False)
     assert not result.unexpected_keys, result.unexpected_keys
     assert not any(k.startswith(("backbone.", "head.")) for k in result.missing_keys), result.missing_keys
