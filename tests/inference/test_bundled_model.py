@@ -14,10 +14,10 @@ import pytest
 from vidpose.data.posetrack import read_predictions, read_sequences
 from vidpose.data.synthetic import SynthConfig, generate_split
 from vidpose.evaluation import evaluate_mota
-from vidpose.inference.demo import MODELS, bundled_checkpoint
 from vidpose.inference.outputs import predict_to_files
 from vidpose.inference.pipeline import VideoPoseEstimator
 from vidpose.models.serialization import load_model
+from vidpose.tasks.demo import MODELS, bundled_checkpoint
 
 FRAMES = 12
 PCKH_GT_MIN = 0.25  # both bundled models measured 0.51 on these clips

@@ -26,7 +26,7 @@ def train_cmd(
 ) -> None:
     """Train a model. Under torchrun the same command trains with DDP on every process."""
     from ..config import load_config
-    from ..engine.pose_train import train
+    from ..tasks.train import train
 
     # torchrun's RANK, not the process group: the group is gone when train() returns, and every process
     # would print the summary.
@@ -82,8 +82,7 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a checkpoint on the validation split: PoseTrack table, report.json, per-joint AP chart."""
     from ..config import load_config
-    from ..engine.pose_eval import evaluate_split
-    from ..models.serialization import load_model
+    from ..tasks.evaluate import evaluate_checkpoint
 
     cfg = load_config(config, [*(overrides or []), *([f"data.key_frame={key_frame}"] if key_frame else [])])
     # Checked before the (possibly hours long) evaluation: where it writes, the device, the files it reads.
@@ -100,10 +99,8 @@ def evaluate_cmd(
         boxes = str(Path(boxes).resolve())
     if checkpoint.is_dir():
         raise DataFormatError(f"--checkpoint {checkpoint}: is a folder, expected a .safetensors model file")
-    model, _ = load_model(checkpoint, device=device)
-    model.readout = readout
-    summary = evaluate_split(
-        model, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, checkpoint=str(checkpoint)
+    summary = evaluate_checkpoint(
+        checkpoint, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, readout=readout
     )
     typer.echo(
         f"{cfg.name}: {summary.report['windows']} windows, boxes {summary.report['boxes']}, "

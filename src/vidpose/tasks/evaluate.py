@@ -34,7 +34,7 @@ from ..fileio import atomic_write_json
 from ..precision import autocast_dtype
 from ..skeleton import POSEVAL_NAMES, PT18
 
-__all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split"]
+__all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split", "evaluate_checkpoint"]
 
 TABLE_COLUMNS = (*REPORT_COLUMNS, "Total")
 
@@ -245,6 +245,33 @@ def evaluate_split(
         summary.files.append(atomic_write_json(out_dir / "report.json", report, indent=2))
         summary.files.append(plot_per_joint_ap(report, out_dir / "per_joint_ap.png"))
     return summary
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    cfg: Config,
+    *,
+    out_dir: str | Path | None = None,
+    boxes: str | None = None,
+    flip_test: bool | None = None,
+    device: torch.device | str = "cpu",
+    readout: str = "fused",
+) -> EvalSummary:
+    """:func:`evaluate_split` of the model in the vidpose model file ``checkpoint`` (``readout``: "fused",
+    or "motion" for the motion branch's own head, a diagnostic)."""
+    from ..models.serialization import load_model
+
+    model, _ = load_model(checkpoint, device=device)
+    model.readout = readout
+    return evaluate_split(
+        model,
+        cfg,
+        out_dir=out_dir,
+        boxes=boxes,
+        flip_test=flip_test,
+        device=device,
+        checkpoint=str(checkpoint),
+    )
 
 
 def _replace_data(cfg: Config, **changes: Any) -> Config:

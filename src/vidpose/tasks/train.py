@@ -24,18 +24,19 @@ from torch import nn
 from ..config import Config, config_to_dict
 from ..data.dataset import build_dataset
 from ..data.posetrack import read_sequences
+from ..engine.checkpoint import load_model_state
+from ..engine.distributed import cleanup, get_rank, init_distributed, is_main_process
+from ..engine.hooks import default_hooks
+from ..engine.optim import build_optimizer
+from ..engine.sampler import EpochLoader
+from ..engine.trainer import Trainer, seed_everything
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_text
 from ..models import build_model
 from ..models.serialization import load_model, save_model
 from ..models.weights import load_backbone_and_head
-from .checkpoint import load_model_state
-from .distributed import cleanup, get_rank, init_distributed, is_main_process, unwrap
-from .hooks import default_hooks
-from .optim import build_optimizer
-from .pose_eval import evaluate_split
-from .sampler import EpochLoader
-from .trainer import Trainer, seed_everything
+from ..state_dicts import unwrap
+from .evaluate import evaluate_split
 
 __all__ = ["train", "init_from_checkpoint", "pose_step", "pose_optimizer"]
 
