@@ -104,7 +104,7 @@ def test_item_shapes_and_types(tmp_path, train):
         "scale": ((2,), f32),
         "rotation": ((), f32),
         "flipped": ((), torch.bool),
-        "inv_affine": ((2, 3), f32),
+        "inv_affine": ((2, 3), torch.float64),
         "box": ((4,), f32),
         "box_score": ((), f32),
         "sequence_index": ((), i64),

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .boxes import Detections, labelled_joints, person_box
+from .boxes import Detections, gt_person_boxes
 from .records import Sequence
 
 __all__ = ["Window", "clamp_frames", "sample_offsets", "build_windows"]
@@ -94,13 +94,7 @@ def build_windows(
             if isinstance(boxes, str):
                 if boxes != "gt":
                     raise ValueError(f"boxes must be 'gt' or a detections dict, got {boxes!r}")
-                for person in frame.persons:
-                    labelled = labelled_joints(person.keypoints, seq.format)
-                    if int(labelled.sum()) < min_joints:
-                        continue
-                    box = person_box(person, box_margin, seq.format)
-                    if box is None:
-                        continue
+                for person, box, labelled in gt_person_boxes(frame, box_margin, seq.format, min_joints):
                     kp = np.asarray(person.keypoints, dtype=np.float64).reshape(-1, 3).copy()
                     kp[:, 2] = labelled.astype(np.float64)
                     kp[~labelled, :2] = 0.0

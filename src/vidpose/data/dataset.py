@@ -14,7 +14,7 @@ keypoints           [K, 3] f32       (x, y, labelled) in input pixels (zeros wit
 center, scale       [2] f32          crop centre (x, y) and size (w, h) in image pixels
 rotation            [] f32           crop rotation in degrees
 flipped             [] bool          the crop is mirrored
-inv_affine          [2, 3] f32       input pixels -> image pixels (``codec.to_image_coords``)
+inv_affine          [2, 3] f64       input pixels -> image pixels (``codec.to_image_coords``)
 box                 [4] f32          the window's box xywh in image pixels
 box_score           [] f32           1 for ground truth, the detector's score otherwise
 sequence_index      [] i64           index into the sequence list
@@ -44,7 +44,7 @@ from ..codec import HeatmapCodec
 from ..config import Config, DataConfig
 from ..errors import ConfigError
 from ..skeleton import PT18
-from .boxes import load_detections
+from .boxes import SCORED_MIN_JOINTS, load_detections
 from .clips import Window, build_windows, clamp_frames, sample_offsets
 from .records import Sequence
 from .transforms import build_pipeline, sample_from_box, to_tensor_normalized
@@ -164,7 +164,7 @@ class PoseTrackWindows(Dataset):
             "scale": torch.as_tensor(sample.scale, dtype=torch.float32),
             "rotation": torch.tensor(float(sample.rotation), dtype=torch.float32),
             "flipped": torch.tensor(bool(sample.flipped)),
-            "inv_affine": torch.as_tensor(sample.inv_affine, dtype=torch.float32),
+            "inv_affine": torch.as_tensor(sample.inv_affine, dtype=torch.float64),
             "box": torch.as_tensor(w.box, dtype=torch.float32),
             "box_score": torch.tensor(float(w.box_score), dtype=torch.float32),
             "sequence_index": torch.tensor(w.sequence, dtype=torch.int64),
@@ -183,7 +183,7 @@ def build_dataset(cfg: Config, sequences: list[Sequence], train: bool) -> PoseTr
     d = cfg.data
     codec = HeatmapCodec(cfg.codec)
     if train or d.val_boxes == "gt":
-        min_joints = d.min_joints if train else 1
+        min_joints = d.min_joints if train else SCORED_MIN_JOINTS
         windows = build_windows(sequences, d.frame_offsets, "gt", True, min_joints, d.gt_box_margin)
     else:
         dets = load_detections(Path(d.root) / d.val_boxes, sequences, d.box_score_thr)

@@ -73,9 +73,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..codec import HeatmapCodec, flip_average, flip_images, to_image_coords
+from ..codec import HeatmapCodec
 from ..config import Config, TrackerConfig
-from ..data.boxes import load_detections, person_box
+from ..data.boxes import gt_person_boxes, load_detections
 from ..data.clips import clamp_frames
 from ..data.posetrack import load_json, read_sequence
 from ..data.records import Frame, Sequence
@@ -83,10 +83,10 @@ from ..data.transforms import to_tensor_normalized
 from ..data.video_io import DEFAULT_FOLDER_FPS, ImageFolderSource, open_source, read_image
 from ..errors import CheckpointError, ConfigError, DataFormatError
 from ..models.pose_model import PoseModel
-from ..precision import autocast_dtype
 from ..skeleton import PT18
 from .crops import CropBox, CropStabilizer
 from .detectors import build_detector, check_detections
+from .estimator import WindowEstimator
 from .tracker import PoseTracker, Track
 
 __all__ = ["PersonResult", "FrameResult", "VideoInput", "VideoPoseEstimator", "open_input"]
@@ -213,12 +213,10 @@ def _gt_table(seq: Sequence, margin: float) -> BoxTable:
     table: BoxTable = {}
     for frame in seq.frames:
         boxes, scores, ids = [], [], []
-        for person in frame.persons:
-            box = person_box(person, margin, seq.format)
-            if box is not None:
-                boxes.append(box)
-                scores.append(person.score)
-                ids.append(int(person.track_id))
+        for person, box, _ in gt_person_boxes(frame, margin, seq.format):
+            boxes.append(box)
+            scores.append(person.score)
+            ids.append(int(person.track_id))
         table[frame.index] = _clean(
             np.reshape(boxes, (-1, 4)), scores, ids, None, f"{seq.source}: frame {frame.index} GT boxes"
         )
@@ -337,13 +335,14 @@ class VideoPoseEstimator:
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         self.amp = bool(amp)
-        self.amp_dtype = autocast_dtype(amp_dtype)
+        self.windows = WindowEstimator(
+            self.model, self.codec, flip_test=self.flip_test, precision=amp_dtype if self.amp else "float32"
+        )
         self.share_features = bool(share_features)
         self.tracker_cfg = cfg.tracker if tracker_cfg is None else tracker_cfg
         self.offsets = self._offsets(num_frames)
         self.max_offset = max(abs(o) for o in self.offsets)
         self.input_size = (int(cfg.codec.input_size[0]), int(cfg.codec.input_size[1]))
-        self.flip_perm = PT18.flip_permutation()
         if boxes is None and detector is None:
             raise ConfigError("no person boxes: give a detector or boxes (a box file, 'gt' or a mapping)")
         if isinstance(boxes, str) and boxes == "gt" and self.detect_every != 1:
@@ -409,84 +408,56 @@ class VideoPoseEstimator:
         return _Run(self, video, table, use_gt, return_frames).results()
 
     # ------------------------------------------------------------------------------------------- model
-    def _autocast(self) -> Any:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
-
     def _encode(self, images: np.ndarray) -> list[tuple[Tensor, Tensor | None]]:
         """images [M, H, W, 3] uint8 -> M (feats [N, C], flipped feats [N, C] or None), in chunks."""
         out: list[tuple[Tensor, Tensor | None]] = []
         chunk = self.batch_size * len(self.offsets)
         for start in range(0, len(images), chunk):
             x = to_tensor_normalized(images[start : start + chunk], self.cfg.data.mean, self.cfg.data.std)
-            x = x.to(self.device)
-            feats = self.model.encode_frames(x)
-            flipped = self.model.encode_frames(flip_images(x)) if self.flip_test else None
+            feats, flipped = self.windows.encode(x)
             out.extend((feats[i], None if flipped is None else flipped[i]) for i in range(len(x)))
         return out
-
-    def _heatmaps(self, feats: Tensor, flipped: Tensor | None) -> Tensor:
-        """feats (and flipped feats) [B, T, N, C] -> heatmaps [B, K, h, w] (flip-averaged), float32."""
-        heatmaps = self.model.decode_window(feats)
-        if flipped is not None:
-            heatmaps = flip_average(heatmaps, self.model.decode_window(flipped), self.flip_perm)
-        if tuple(heatmaps.shape[-2:]) != tuple(self.codec.heatmap_size):
-            raise CheckpointError(
-                f"checkpoint: the model makes {tuple(heatmaps.shape[-2:])} heatmaps but its "
-                f"codec.heatmap_size is {tuple(self.codec.heatmap_size)}"
-            )
-        return heatmaps.float()
-
-    def _poses(self, heatmaps: Tensor, crops: list[CropBox]) -> tuple[np.ndarray, np.ndarray]:
-        """heatmaps [B, K, h, w] of windows cut by ``crops`` -> image coords [B, K, 2], maxima [B, K]."""
-        coords, maxima = self.codec.decode(heatmaps)
-        inv = np.stack([c.affine(self.input_size, inverse=True) for c in crops])
-        image = to_image_coords(coords.cpu().double(), torch.from_numpy(inv))
-        return image.numpy(), maxima.cpu().double().numpy()
 
     def estimate(
         self,
         frames: Mapping[int, np.ndarray],
         windows: list[tuple[CropBox, tuple[int, ...]]],
+        box_scores: np.ndarray,
         cache: dict | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """B windows ``(crop, T indices into frames)`` -> image coords [B, K, 2], heatmap maxima [B, K].
+    ) -> np.ndarray:
+        """B windows ``(crop, T indices into frames)`` with their box scores [B] -> keypoints [B, K, 3]
+        (x, y, heatmap maximum x box score) in image pixels, through :class:`WindowEstimator`.
 
         ``cache`` (shared path): ``(frame index, crop) -> (feats [N, C], flipped feats [N, C] or None)``; the
         missing entries are computed (once each), then every window reads its T entries. None: the backbone
         runs on all T crops of every window.
         """
         num_joints, t = self.cfg.model.num_joints, len(self.offsets)
-        coords, maxima = np.zeros((len(windows), num_joints, 2)), np.zeros((len(windows), num_joints))
-        with torch.inference_mode(), self._autocast():
-            if cache is not None:
-                missing: dict[CropBox, list[int]] = {}
-                for crop, frame_ids in windows:
-                    todo = missing.setdefault(crop, [])
-                    todo.extend(
-                        f for f in dict.fromkeys(frame_ids) if (f, crop) not in cache and f not in todo
-                    )
-                keys = [(f, crop) for crop, fs in missing.items() for f in fs]
-                if keys:
-                    warped = [
-                        c.warp([frames[f] for f in fs], self.input_size) for c, fs in missing.items() if fs
-                    ]
-                    cache.update(zip(keys, self._encode(np.concatenate(warped)), strict=True))
-            for start in range(0, len(windows), self.batch_size):
-                chunk = windows[start : start + self.batch_size]
-                if cache is not None:  # [B * T] (feats, flipped) in window order
-                    entries = [cache[(f, c)] for c, ids in chunk for f in ids]
-                else:
-                    warped = [c.warp([frames[f] for f in ids], self.input_size) for c, ids in chunk]
-                    entries = self._encode(np.concatenate(warped))
-                feats = torch.stack([e[0] for e in entries]).unflatten(0, (len(chunk), t))
-                flipped = (
-                    torch.stack([e[1] for e in entries]).unflatten(0, (len(chunk), t))
-                    if self.flip_test
-                    else None
-                )
-                xy, peak = self._poses(self._heatmaps(feats, flipped), [c for c, _ in chunk])
-                coords[start : start + len(chunk)], maxima[start : start + len(chunk)] = xy, peak
-        return coords, maxima
+        keypoints = np.zeros((len(windows), num_joints, 3))
+        if cache is not None:
+            missing: dict[CropBox, list[int]] = {}
+            for crop, frame_ids in windows:
+                todo = missing.setdefault(crop, [])
+                todo.extend(f for f in dict.fromkeys(frame_ids) if (f, crop) not in cache and f not in todo)
+            keys = [(f, crop) for crop, fs in missing.items() for f in fs]
+            if keys:
+                warped = [c.warp([frames[f] for f in fs], self.input_size) for c, fs in missing.items() if fs]
+                cache.update(zip(keys, self._encode(np.concatenate(warped)), strict=True))
+        for start in range(0, len(windows), self.batch_size):
+            chunk = windows[start : start + self.batch_size]
+            if cache is not None:  # [B * T] (feats, flipped) in window order
+                entries = [cache[(f, c)] for c, ids in chunk for f in ids]
+            else:
+                warped = [c.warp([frames[f] for f in ids], self.input_size) for c, ids in chunk]
+                entries = self._encode(np.concatenate(warped))
+            feats = torch.stack([e[0] for e in entries]).unflatten(0, (len(chunk), t))
+            flipped = (
+                torch.stack([e[1] for e in entries]).unflatten(0, (len(chunk), t)) if self.flip_test else None
+            )
+            inv = np.stack([c.affine(self.input_size, inverse=True) for c, _ in chunk])
+            scores = box_scores[start : start + len(chunk)]
+            keypoints[start : start + len(chunk)] = self.windows.keypoints(feats, flipped, inv, scores)
+        return keypoints
 
 
 # ----------------------------------------------------------------------------------------------- one video
@@ -620,6 +591,7 @@ class _Run:
         est = self.est
         per_frame = []
         windows: list[tuple[CropBox, tuple[int, ...]]] = []
+        box_scores: list[np.ndarray] = []
         for t in group:
             boxes, scores, ids, keys, sources = self._boxes(t)
             if self.stabilizer is not None:
@@ -628,14 +600,13 @@ class _Run:
                 crops = [CropBox.from_box(b, est.input_size, est.cfg.data.bbox_scale) for b in boxes]
             frame_ids = clamp_frames(t, est.offsets, self.num_read)
             windows.extend((c, frame_ids) for c in crops)
+            box_scores.append(scores)
             per_frame.append((t, boxes, scores, ids, sources))
-        coords, maxima = est.estimate(self.frames, windows, self.cache)
+        keypoints = est.estimate(self.frames, windows, np.concatenate(box_scores), self.cache)
         start = 0
         for t, boxes, scores, ids, sources in per_frame:
             m = len(boxes)
-            kp = np.concatenate(
-                [coords[start : start + m], (maxima[start : start + m] * scores[:, None])[..., None]], -1
-            )
+            kp = keypoints[start : start + m]
             start += m
             refs: list = (
                 ids if self.tracker is None else self.tracker.update_tracks(boxes, scores, kp, given=sources)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..codec import HeatmapCodec, flip_average, flip_images, to_image_coords
+from ..codec import HeatmapCodec
 from ..config import Config, config_to_dict
 from ..data.dataset import PoseTrackWindows, build_dataset
 from ..data.posetrack import read_sequences
@@ -31,25 +31,14 @@ from ..evaluation import APResult, evaluate_ap, format_table
 from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
 from ..evaluation.report import table_values
 from ..fileio import atomic_write_json
-from ..precision import autocast_dtype
-from ..skeleton import POSEVAL_NAMES, PT18
+from ..inference.estimator import WindowEstimator
+from ..skeleton import POSEVAL_NAMES
 
-__all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split", "evaluate_checkpoint"]
+__all__ = ["EvalSummary", "predict_windows", "evaluate_split", "evaluate_checkpoint"]
 
 TABLE_COLUMNS = (*REPORT_COLUMNS, "Total")
 
 
-@torch.no_grad()
-def predict_heatmaps(model: nn.Module, clip: torch.Tensor, flip_test: bool) -> torch.Tensor:
-    """clip [B, T, 3, H, W] -> heatmaps [B, K, h, w]; with ``flip_test`` the average of the clip's and the
-    mirrored clip's heatmaps (mirrored back and left/right swapped by the codec's ``flip_average``)."""
-    heatmaps = model(clip)
-    if flip_test:
-        heatmaps = flip_average(heatmaps, model(flip_images(clip)), PT18.flip_permutation())
-    return heatmaps
-
-
-@torch.no_grad()
 def predict_windows(
     model: nn.Module,
     dataset: PoseTrackWindows,
@@ -58,29 +47,27 @@ def predict_windows(
     flip_test: bool,
     batch_size: int,
     device: torch.device,
-    amp: bool = False,
-    amp_dtype: torch.dtype = torch.bfloat16,
+    precision: str = "float32",
+    num_workers: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Run the model over every window of ``dataset``.
+    """Run the model over every window of ``dataset`` through the one estimator
+    (:class:`~vidpose.inference.estimator.WindowEstimator`, also behind ``vidpose predict``).
 
     Returns numpy arrays over all windows W: ``keypoints`` [W, K, 3] (x, y, joint score) in image pixels with
     joint score = heatmap maximum x box score, ``box`` [W, 4], ``box_score`` [W], ``sequence_index``,
-    ``frame_index``, ``track_id`` [W].
+    ``frame_index``, ``track_id``, ``window_index`` [W].
     """
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers
+    )
     was_training = model.training
-    model.eval()
+    estimator = WindowEstimator(model, codec, flip_test=flip_test, precision=precision)  # eval mode
     out: dict[str, list[np.ndarray]] = defaultdict(list)
     try:
         for batch in loader:
             clip = batch["clip"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                heatmaps = predict_heatmaps(model, clip, flip_test)
-            coords, maxvals = codec.decode(heatmaps.float())
-            coords = to_image_coords(coords, batch["inv_affine"].to(coords))
-            scores = maxvals * batch["box_score"].to(maxvals)[:, None]
-            out["keypoints"].append(torch.cat([coords, scores[..., None]], dim=-1).cpu().numpy())
-            for key in ("box", "box_score", "sequence_index", "frame_index", "track_id"):
+            out["keypoints"].append(estimator.estimate(clip, batch["inv_affine"], batch["box_score"]))
+            for key in ("box", "box_score", "sequence_index", "frame_index", "track_id", "window_index"):
                 out[key].append(batch[key].numpy())
     finally:
         model.train(was_training)
@@ -195,8 +182,7 @@ def evaluate_split(
         flip_test=flip,
         batch_size=cfg.eval.batch_size,
         device=device,
-        amp=cfg.train.amp,
-        amp_dtype=autocast_dtype(cfg.train.amp_dtype),
+        precision=cfg.train.amp_dtype if cfg.train.amp else "float32",
     )
     grouped = _persons_per_frame(sequences, pred)
     pred_seqs = [
