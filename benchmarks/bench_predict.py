@@ -23,7 +23,7 @@ import torch
 
 from vidpose.config import Config, load_config
 from vidpose.data.video_io import _read_image
-from vidpose.inference import VideoPoseEstimator
+from vidpose.inference import GTBoxes, VideoPoseEstimator
 from vidpose.models.pose_model import build_model
 from vidpose.models.profile import machine_info
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             for precision in ("fp32", "bf16"):
                 for share in (True, False):
                     est = VideoPoseEstimator(
-                        (model, cfg), boxes="gt", amp=precision == "bf16", share_features=share
+                        (model, cfg), boxes=GTBoxes(), amp=precision == "bf16", share_features=share
                     )
                     if share or size == "nano":  # warm-up on the same clip (new batch shapes are slow once)
                         run_once(est, clip)

@@ -16,7 +16,7 @@ from vidpose.data.posetrack import read_predictions, read_sequence
 from vidpose.data.video_io import VideoWriter
 from vidpose.errors import CheckpointError, ConfigError, DataFormatError
 from vidpose.evaluation import evaluate_ap, evaluate_mota
-from vidpose.inference import VideoPoseEstimator, predict_to_files
+from vidpose.inference import GTBoxes, VideoPoseEstimator, predict_to_files
 from vidpose.inference.crops import CropBox, CropStabilizer
 from vidpose.models.pose_model import build_model
 from vidpose.models.serialization import save_model
@@ -101,7 +101,7 @@ def check_posetrack_file(path: Path, gt_images: list[dict]) -> dict:
 # ----------------------------------------------------------------------------------------------- real data
 def test_gt_boxes_on_posetrack_json_give_an_evaluable_file_with_gt_ids(checkpoint, bonn, tmp_path):
     json_path, root = bonn
-    est = VideoPoseEstimator(checkpoint, boxes="gt")
+    est = VideoPoseEstimator(checkpoint, boxes=GTBoxes())
     summary = predict_to_files(est, json_path, tmp_path, root=root, write_video=False)
     assert summary.num_frames == NUM_FRAMES and summary.num_person_frames == 4 * NUM_FRAMES
     gt_images = json.loads(json_path.read_text())["images"]
@@ -146,7 +146,7 @@ def test_root_is_found_from_the_json_location(checkpoint, bonn, tmp_path):
     nested = tmp_path / "posetrack18" / "val" / json_path.name
     nested.parent.mkdir(parents=True)
     nested.write_text(json_path.read_text())
-    est = VideoPoseEstimator(checkpoint, boxes="gt", flip_test=False)
+    est = VideoPoseEstimator(checkpoint, boxes=GTBoxes(), flip_test=False)
     video = est.open(nested)
     assert video.kind == "posetrack" and video.num_frames == NUM_FRAMES
     assert sum(1 for _ in est.run(video)) == NUM_FRAMES
@@ -334,7 +334,7 @@ def test_bad_inputs_give_clear_errors(checkpoint, tmp_path):
     with pytest.raises(DataFormatError, match="RGB uint8"):
         list(est([np.zeros((10, 10), np.uint8)]))
     with pytest.raises(ConfigError, match="PoseTrack JSON"):
-        VideoPoseEstimator(checkpoint, boxes="gt")(random_frames(2))
+        VideoPoseEstimator(checkpoint, boxes=GTBoxes())(random_frames(2))
 
 
 def test_bad_checkpoints_and_window_sizes_give_clear_errors(checkpoint, tmp_path):
@@ -348,4 +348,4 @@ def test_bad_checkpoints_and_window_sizes_give_clear_errors(checkpoint, tmp_path
     with pytest.raises(ConfigError, match="odd"):
         VideoPoseEstimator(checkpoint, num_frames=4)
     with pytest.raises(ConfigError, match="detect_every"):
-        VideoPoseEstimator(checkpoint, boxes="gt", detect_every=2)
+        VideoPoseEstimator(checkpoint, boxes=GTBoxes(), detect_every=2)

@@ -13,7 +13,7 @@ import pytest
 from vidpose.data.posetrack import read_predictions, read_sequences
 from vidpose.data.synthetic import SynthConfig, generate_split
 from vidpose.evaluation import evaluate_ap
-from vidpose.inference import VideoPoseEstimator, predict_to_files
+from vidpose.inference import GTBoxes, VideoPoseEstimator, predict_to_files
 from vidpose.models.serialization import load_model
 from vidpose.tasks.demo import bundled_checkpoint
 from vidpose.tasks.evaluate import evaluate_split
@@ -41,7 +41,7 @@ def test_evaluate_and_predict_give_the_same_keypoints_and_ap(split, tmp_path):
     )
     summary = evaluate_split(model, cfg, sequences=sequences, out_dir=tmp_path / "evaluate")
 
-    estimator = VideoPoseEstimator((model, cfg), boxes="gt", share_features=False)
+    estimator = VideoPoseEstimator((model, cfg), boxes=GTBoxes(), share_features=False)
     predicted = []
     for seq in sequences:
         out = predict_to_files(estimator, seq.source, tmp_path / "predict", root=root, write_video=False)

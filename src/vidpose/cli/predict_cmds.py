@@ -67,6 +67,7 @@ def predict(
     """Estimate and track every person's pose in a video; write PoseTrack18 + COCO JSON and a rendered mp4."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..tasks.predict import box_source
     from ..tasks.predict import predict as predict_task
 
     # Everything the command can check is checked before the model is loaded and the first frame decoded.
@@ -123,7 +124,7 @@ def predict(
             on_frame=on_frame,
             device=device,
             detector=detector,
-            boxes=boxes,
+            boxes=box_source(boxes),
             flip_test=flip,
             batch_size=batch_size,
             amp=amp,

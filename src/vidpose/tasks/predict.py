@@ -13,9 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from ..data.video_io import FrameSource
-from ..inference import FrameResult, PredictSummary, VideoPoseEstimator, predict_to_files
+from ..inference import (
+    BoxFile,
+    BoxSource,
+    FrameResult,
+    GTBoxes,
+    PredictSummary,
+    VideoPoseEstimator,
+    predict_to_files,
+)
 
-__all__ = ["predict"]
+__all__ = ["predict", "box_source"]
+
+
+def box_source(boxes: str | Path | None) -> BoxSource | None:
+    """The box source a command-line ``--boxes`` value names: ``gt`` the input's GT boxes (:class:`GTBoxes`),
+    anything else a box file (:class:`BoxFile`), None none (a detector is used)."""
+    if boxes is None:
+        return None
+    return GTBoxes() if str(boxes) == "gt" else BoxFile(boxes)
 
 
 def predict(
