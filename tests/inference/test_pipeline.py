@@ -18,9 +18,9 @@ from vidpose.errors import CheckpointError, ConfigError, DataFormatError
 from vidpose.evaluation import evaluate_ap, evaluate_mota
 from vidpose.inference import GTBoxes, VideoPoseEstimator, predict_to_files
 from vidpose.inference.crops import CropBox, CropStabilizer
+from vidpose.models.fitting import config_for_model
 from vidpose.models.pose_model import build_model
 from vidpose.models.serialization import save_model
-from vidpose.models.weights import config_for_model
 
 BONN = "bonn_multiperson_posetrack"
 BONN_JSON = f"{BONN}/posetrack18/test/060470979_bonn_test.json"

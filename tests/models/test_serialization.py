@@ -15,9 +15,9 @@ from safetensors.torch import load_file, save_file
 import vidpose
 from vidpose.config import Config, ModelConfig, ViTConfig, config_to_dict
 from vidpose.errors import CheckpointError
+from vidpose.models.fitting import config_for_model
 from vidpose.models.pose_model import build_model
 from vidpose.models.serialization import MODEL_FORMAT, load_model, read_model_config, save_model
-from vidpose.models.weights import config_for_model
 
 IMAGE = (64, 48)
 

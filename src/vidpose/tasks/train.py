@@ -33,8 +33,8 @@ from ..engine.trainer import Trainer, seed_everything
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_text
 from ..models import build_model
+from ..models.fitting import load_backbone_and_head
 from ..models.serialization import load_model, save_model
-from ..models.weights import load_backbone_and_head
 from ..state_dicts import unwrap
 from .evaluate import evaluate_split
 
