@@ -348,6 +348,8 @@ class EvalConfig:
             and height on every side); otherwise the crop is re-centred on the new box.
         crop_hold_scale_tol: the held crop is also re-centred when the crop the new box would get differs in
             size from it by more than this fraction.
+        precision: autocast of the model in evaluation and prediction: float32 | bfloat16 | float16
+            (float16 on CUDA); independent of ``train.amp``.
     """
 
     flip_test: bool = True
@@ -355,6 +357,7 @@ class EvalConfig:
     joint_score_thr: float = 0.0
     crop_hold_margin: float = 0.05
     crop_hold_scale_tol: float = 0.15
+    precision: Literal["float32", "bfloat16", "float16"] = "float32"
 
 
 @dataclass(frozen=True)

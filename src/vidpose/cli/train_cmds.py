@@ -66,7 +66,9 @@ def train_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    config: Path = typer.Argument(..., help="YAML recipe (data paths, codec, eval settings)"),
+    config: Path = typer.Argument(
+        ..., help="YAML recipe (data paths, eval settings; model, codec and preprocessing: the checkpoint's)"
+    ),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidpose model file (.safetensors)"),
     boxes: str = typer.Option(None, "--boxes", help="'gt' or a detection file; default: data.val_boxes"),
     flip: bool = typer.Option(None, "--flip/--no-flip", help="flip test; default: eval.flip_test"),
@@ -102,6 +104,12 @@ def evaluate_cmd(
     summary = evaluate_checkpoint(
         checkpoint, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, readout=readout
     )
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun the processes shared the work; one prints
+    replaced = summary.report["from_checkpoint"]
+    if replaced:
+        shown = ", ".join(replaced[:4]) + (f" and {len(replaced) - 4} more" if len(replaced) > 4 else "")
+        typer.echo(f"model settings from {checkpoint} (the recipe's differ): {shown}")
     typer.echo(
         f"{cfg.name}: {summary.report['windows']} windows, boxes {summary.report['boxes']}, "
         f"flip test {summary.report['flip_test']}, key frame {summary.report['key_frame']}"

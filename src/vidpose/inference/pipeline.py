@@ -143,7 +143,8 @@ class VideoPoseEstimator:
             :class:`CallableBoxes` (a mapping ``frame index -> (boxes [M, 4] xywh, scores [M])`` is one).
         flip_test: None = ``cfg.eval.flip_test``.
         batch_size: windows per model call; None = ``cfg.eval.batch_size``.
-        amp: autocast with ``amp_dtype`` (bfloat16 on CPU and CUDA, float16 on CUDA).
+        amp: autocast with ``amp_dtype`` (bfloat16 on CPU and CUDA, float16 on CUDA); False =
+            ``cfg.eval.precision``.
         detect_every: run the box source on every K-th frame only; tracks predict the boxes in between.
         share_features: stabilised crops and a per-(frame, crop) backbone feature cache (faster; the held
             crops differ from the key-frame crops of training, which costs accuracy); False (the default)
@@ -186,7 +187,10 @@ class VideoPoseEstimator:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         self.amp = bool(amp)
         self.windows = WindowEstimator(
-            self.model, self.codec, flip_test=self.flip_test, precision=amp_dtype if self.amp else "float32"
+            self.model,
+            self.codec,
+            flip_test=self.flip_test,
+            precision=amp_dtype if self.amp else cfg.eval.precision,
         )
         self.share_features = bool(share_features)
         self.tracker_cfg = cfg.tracker if tracker_cfg is None else tracker_cfg
