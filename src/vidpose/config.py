@@ -260,6 +260,11 @@ class DataConfig:
             sequence, the previous one at its end). The auxiliary frames and the labels stay as they are, so
             a single-frame model cannot recover what a temporal model may infer from the neighbours.
             Evaluation only: training windows always use the recorded key frame.
+        crop_hold: cut every window (training and evaluation) with the crop that ``predict --share`` holds
+            for its person (a :class:`~vidpose.inference.crops.CropStabilizer` run over the sequence's boxes
+            with ``eval.crop_hold_margin`` / ``eval.crop_hold_scale_tol``) instead of the key frame's own
+            crop. A model trained so is shown the crops whose backbone features inference shares: with it
+            ``predict`` shares by default and gives exactly what ``evaluate`` gives.
     """
 
     format: Literal["pt17", "pt18", "pt21"] = "pt18"
@@ -278,6 +283,7 @@ class DataConfig:
     num_workers: int = 0
     frame_cache: int = 16
     key_frame: Literal["clean", "black", "neighbour"] = "clean"
+    crop_hold: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

@@ -66,3 +66,33 @@ def test_evaluate_and_predict_give_the_same_keypoints_and_ap(split, tmp_path):
 
     ap_predict = evaluate_ap(sequences, predicted).ap[-1]
     assert ap_predict == pytest.approx(summary.ap.ap[-1], abs=1e-6)
+
+
+def test_with_data_crop_hold_shared_predict_gives_what_evaluate_gives(split, tmp_path):
+    """data.crop_hold cuts evaluation windows with the crops predict --share holds, so the default predict
+    of such a model shares its backbone features and still equals evaluate."""
+    root, sequences = split
+    model, cfg = load_model(bundled_checkpoint("single_frame"))
+    data = dataclasses.replace(
+        cfg.data, root=str(root), val_ann="test/annotations", val_boxes="gt", crop_hold=True
+    )
+    cfg = dataclasses.replace(cfg, data=data)
+    summary = evaluate_split(model, cfg, sequences=sequences, out_dir=tmp_path / "evaluate")
+    plain = evaluate_split(model, dataclasses.replace(cfg, data=dataclasses.replace(data, crop_hold=False)))
+    assert not np.allclose(plain.windows["keypoints"], summary.windows["keypoints"])  # other crops
+
+    estimator = VideoPoseEstimator((model, cfg), boxes=GTBoxes())
+    assert estimator.share_features  # the default for a crop_hold model
+    predicted = []
+    for seq in sequences:
+        out = predict_to_files(estimator, seq.source, tmp_path / "predict", root=root, write_video=False)
+        predicted.append(read_predictions(out.paths["posetrack"]))
+    folder = tmp_path / "evaluate" / "predictions"
+    for seq, pr in zip(sequences, predicted, strict=True):
+        ev = read_predictions(folder / f"{seq.name}.json")
+        for gt_frame, ev_frame, pr_frame in zip(seq.frames, ev.frames, pr.frames, strict=True):
+            if gt_frame.is_labeled:
+                pr_by_id = {p.track_id: p for p in pr_frame.persons}
+                for p in ev_frame.persons:
+                    np.testing.assert_allclose(pr_by_id[p.track_id].keypoints, p.keypoints, atol=1e-3)
+    assert evaluate_ap(sequences, predicted).ap[-1] == pytest.approx(summary.ap.ap[-1], abs=1e-6)

@@ -38,11 +38,12 @@ def predict(
     flip: bool | None = typer.Option(None, "--flip/--no-flip", help="flip test (default: eval.flip_test)"),
     detect_every: int = typer.Option(1, "--detect-every", help="detect every K frames; tracks fill the rest"),
     save_frames: bool = typer.Option(False, "--save-frames", help="also write the rendered frames/*.jpg"),
-    share: bool = typer.Option(
-        False,
+    share: bool | None = typer.Option(
+        None,
         "--share/--no-share",
-        help="reuse backbone features through stabilised crops: about 3x faster, but a held crop is not the "
-        "key-frame crop the model was trained on and costs accuracy; default: exact per-window crops",
+        help="reuse backbone features through stabilised crops (faster); default: share when the model was "
+        "trained on them (data.crop_hold), else exact per-window crops (a held crop the model has not seen "
+        "costs accuracy)",
     ),
     no_video: bool = typer.Option(False, "--no-video", help="do not write the rendered .mp4"),
     amp: bool = typer.Option(False, "--amp", help="bfloat16 autocast"),

@@ -36,6 +36,8 @@ class Window:
         keypoints: [K, 3] (x, y, labelled 0/1) in image pixels for ground truth, None for detections.
         track_id: GT track id, -1 for detections.
         image_id: the key frame's image id.
+        crop: the crop to cut the window with, ``(center (x, y), size (w, h))`` image pixels, already
+            enlarged; None = the box's own crop (``data.bbox_scale``). Set with ``data.crop_hold``.
     """
 
     sequence: int
@@ -46,6 +48,7 @@ class Window:
     keypoints: np.ndarray | None
     track_id: int
     image_id: int
+    crop: tuple[tuple[float, float], tuple[float, float]] | None = None
 
 
 def clamp_frames(key_frame: int, offsets: Seq[int], num_frames: int) -> tuple[int, ...]:

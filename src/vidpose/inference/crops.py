@@ -16,7 +16,7 @@ containing the frame.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,7 @@ import numpy as np
 from ..data.transforms import Sample, TopdownAffine, box_to_center_scale, get_affine
 from .boxes_ops import iou_matrix, xywh_to_xyxy
 
-__all__ = ["CropBox", "CropStabilizer"]
+__all__ = ["CropBox", "CropStabilizer", "hold_crops"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +163,18 @@ class CropStabilizer:
             for i, (box, crop) in enumerate(zip(boxes, crops, strict=True))
         ]
         return crops
+
+
+def hold_crops(
+    frames: Iterable[tuple[np.ndarray, Sequence[Hashable] | None]],
+    input_size: tuple[int, int],
+    bbox_scale: float,
+    margin: float,
+    scale_tol: float,
+) -> list[list[tuple[tuple[float, float], tuple[float, float]]]]:
+    """The crops ``predict --share`` holds: one :class:`CropStabilizer` run over a sequence's frames in order.
+
+    frames: per frame ``(boxes [M, 4] xywh, keys [M] or None)`` -> per frame M crops ``(center (x, y), size
+    (w, h))`` (``data.crop_hold`` cuts the training and evaluation windows with them)."""
+    stabilizer = CropStabilizer(input_size, bbox_scale, margin, scale_tol)
+    return [[(c.center, c.scale) for c in stabilizer.assign(boxes, keys)] for boxes, keys in frames]

@@ -146,9 +146,11 @@ class VideoPoseEstimator:
         amp: autocast with ``amp_dtype`` (bfloat16 on CPU and CUDA, float16 on CUDA); False =
             ``cfg.eval.precision``.
         detect_every: run the box source on every K-th frame only; tracks predict the boxes in between.
-        share_features: stabilised crops and a per-(frame, crop) backbone feature cache (faster; the held
-            crops differ from the key-frame crops of training, which costs accuracy); False (the default)
-            crops every window from its key frame's box, exactly as ``vidpose evaluate`` does.
+        share_features: stabilised crops and a per-(frame, crop) backbone feature cache (faster). A model
+            trained with ``data.crop_hold`` was shown exactly these crops: None (the default) shares for it,
+            and ``evaluate`` gives the same keypoints. For another model the held crops differ from the
+            key-frame crops it was trained on, which costs accuracy, so None does not share: every window
+            is cut from its key frame's box, exactly as ``vidpose evaluate`` does.
         tracker_cfg: None = ``cfg.tracker``.
         num_frames: T frames per window; None = the model's (see "Frames per window").
         frames_per_batch: key frames gathered before a model call (more = larger batches, a longer delay).
@@ -164,7 +166,7 @@ class VideoPoseEstimator:
         batch_size: int | None = None,
         amp: bool = False,
         detect_every: int = 1,
-        share_features: bool = False,
+        share_features: bool | None = None,
         tracker_cfg: TrackerConfig | None = None,
         num_frames: int | None = None,
         frames_per_batch: int = 4,
@@ -192,7 +194,7 @@ class VideoPoseEstimator:
             flip_test=self.flip_test,
             precision=amp_dtype if self.amp else cfg.eval.precision,
         )
-        self.share_features = bool(share_features)
+        self.share_features = cfg.data.crop_hold if share_features is None else bool(share_features)
         self.tracker_cfg = cfg.tracker if tracker_cfg is None else tracker_cfg
         self.offsets = self._offsets(num_frames)
         self.max_offset = max(abs(o) for o in self.offsets)

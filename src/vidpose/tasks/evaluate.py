@@ -10,6 +10,7 @@ Legend: B windows in a batch, T frames, K joints, (h, w) heatmap size.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..codec import HeatmapCodec
 from ..config import Config, config_to_dict
-from ..data.dataset import PoseTrackWindows, build_dataset
+from ..data.dataset import CropHolder, PoseTrackWindows, build_dataset
 from ..data.posetrack import read_sequences
 from ..data.posetrack_writer import write_predictions
 from ..data.records import Person, Sequence
@@ -42,6 +43,7 @@ from ..evaluation import APResult, evaluate_ap, format_table
 from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
 from ..evaluation.report import table_values
 from ..fileio import atomic_write_json
+from ..inference.crops import hold_crops
 from ..inference.estimator import WindowEstimator
 from ..skeleton import POSEVAL_NAMES
 from ..state_dicts import unwrap
@@ -111,7 +113,7 @@ WINDOW_KEYS = ("keypoints", "box", "box_score", "sequence_index", "frame_index",
 
 #: Data settings that are part of the model (its input preprocessing): evaluation of a model file takes them
 #: from the file's embedded config, with ``model`` and ``codec``; the recipe gives the data and the rest.
-MODEL_DATA_FIELDS = ("frame_offsets", "bbox_scale", "mean", "std")
+MODEL_DATA_FIELDS = ("frame_offsets", "bbox_scale", "mean", "std", "crop_hold")
 
 
 def _flat(data: Any, prefix: str) -> dict[str, Any]:
@@ -132,6 +134,18 @@ def checkpoint_eval_config(recipe: Config, embedded: Config) -> tuple[Config, li
         a, b = _flat(old[section], section), _flat(new[section], section)
         changed += [k for k in b if a.get(k) != b[k]]
     return cfg, changed
+
+
+def crop_holder(cfg: Config) -> CropHolder:
+    """``data.crop_hold``'s crops for :func:`~vidpose.data.dataset.build_dataset`: the crop stabiliser of
+    ``predict --share`` with the recipe's input size, ``data.bbox_scale`` and ``eval.crop_hold_*``."""
+    return functools.partial(
+        hold_crops,
+        input_size=tuple(cfg.codec.input_size),
+        bbox_scale=cfg.data.bbox_scale,
+        margin=cfg.eval.crop_hold_margin,
+        scale_tol=cfg.eval.crop_hold_scale_tol,
+    )
 
 
 def _persons_per_frame(sequences: list[Sequence], pred: dict[str, np.ndarray]) -> list[list[list[Person]]]:
@@ -236,7 +250,7 @@ def evaluate_split(
     flip = cfg.eval.flip_test if flip_test is None else flip_test
     if sequences is None:
         sequences = read_sequences(Path(cfg.data.root) / cfg.data.val_ann, format=cfg.data.format)
-    dataset = build_dataset(cfg, sequences, train=False)
+    dataset = build_dataset(cfg, sequences, train=False, hold_crops=crop_holder(cfg))
     codec = HeatmapCodec(cfg.codec)
     pred = predict_windows(
         model,

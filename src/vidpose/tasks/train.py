@@ -36,7 +36,7 @@ from ..models import build_model
 from ..models.fitting import load_backbone_and_head
 from ..models.serialization import load_model, save_model
 from ..state_dicts import unwrap
-from .evaluate import evaluate_split
+from .evaluate import crop_holder, evaluate_split
 
 __all__ = ["train", "init_from_checkpoint", "pose_step", "pose_optimizer"]
 
@@ -185,7 +185,7 @@ def train(
         seed_everything(cfg.train.seed + get_rank())
         root = Path(cfg.data.root)
         train_sequences = read_sequences(root / cfg.data.train_ann, format=cfg.data.format)
-        dataset = build_dataset(cfg, train_sequences, train=True)
+        dataset = build_dataset(cfg, train_sequences, train=True, hold_crops=crop_holder(cfg))
         if len(dataset) == 0:
             raise ConfigError(f"{root / cfg.data.train_ann}: no training windows (no labelled persons)")
 
