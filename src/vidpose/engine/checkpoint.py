@@ -9,9 +9,7 @@ previous one stays intact until the new one is complete.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from ..fileio import atomic_write_with
 from ..state_dicts import StateDiff, diff_state_dict, strip_prefix
 from .distributed import is_main_process
 
@@ -147,19 +146,7 @@ class Checkpointer:
         if not self.is_main:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.path(name)
-        tmp = self.directory / f".{name}.pt.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with open(tmp, "xb") as f:
-                torch.save(dict(state), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return final
+        return atomic_write_with(self.path(name), lambda f: torch.save(dict(state), f), fsync=True)
 
     def load(self, name_or_path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         """Read a checkpoint by name (``"last"``: a str without "/" or ".pt") or by path (a file, or a folder

@@ -129,7 +129,7 @@ def _degradations(sequence: Sequence, hard_occlusion: float) -> dict[int, str]:
     A hard person more than ``hard_occlusion`` hidden counts as occluded, any other hard person is hard
     because of its blur (the generator's two criteria)."""
     tags: dict[int, str] = {}
-    for frame, persons in (person_labels(sequence.source) or {}).items():
+    for frame, persons in (person_labels(sequence) or {}).items():
         kinds = {
             "occluded" if occlusion > hard_occlusion else "blurred" for hard, occlusion in persons if hard
         }

@@ -42,7 +42,7 @@ from ..errors import DataFormatError
 from ..evaluation import APResult, evaluate_ap, format_table
 from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
 from ..evaluation.report import table_values
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_json, atomic_write_with
 from ..inference.crops import hold_crops
 from ..inference.estimator import WindowEstimator
 from ..skeleton import POSEVAL_NAMES
@@ -276,7 +276,7 @@ def evaluate_split(
     mode = "pt21" if cfg.data.format == "pt21" else "pt18"
     ap = evaluate_ap(sequences, pred_seqs, mode=mode)
 
-    hard = [hard_frames(s.source) for s in sequences]
+    hard = [hard_frames(s) for s in sequences]
     ap_hard = None
     if all(h is not None for h in hard) and any(hard):
         keep = [(s, p, h) for s, p, h in zip(sequences, pred_seqs, hard, strict=True) if h]
@@ -383,9 +383,7 @@ def plot_per_joint_ap(report: dict[str, Any], path: Path) -> Path:
     )
     ax.legend(loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return atomic_write_with(path, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)
