@@ -133,8 +133,8 @@ def test_heatmap_peaks_map_back_to_image_pixels(checkpoint, monkeypatch):
     monkeypatch.setattr(est.model, "decode_window", decode_window)
     person = next(est(random_frames(1))).persons[0]
     crop = CropBox.from_box([30, 20, 40, 100], (H, W), est.cfg.data.bbox_scale)
-    x = crop.center[0] - crop.scale[0] / 2 + u * (W - 1) / (w - 1) * crop.scale[0] / (W - 1)
-    y = crop.center[1] - crop.scale[1] / 2 + v * (H - 1) / (h - 1) * crop.scale[1] / (H - 1)
+    x = crop.center[0] - crop.size_wh[0] / 2 + u * (W - 1) / (w - 1) * crop.size_wh[0] / (W - 1)
+    y = crop.center[1] - crop.size_wh[1] / 2 + v * (H - 1) / (h - 1) * crop.size_wh[1] / (H - 1)
     np.testing.assert_allclose(person.keypoints[:, 0], x, atol=1e-6)
     np.testing.assert_allclose(person.keypoints[:, 1], y, atol=1e-6)
     np.testing.assert_allclose(person.keypoints[:, 2], 0.8, atol=1e-6)  # heatmap max x box score

@@ -11,7 +11,7 @@ clip                [T, 3, H, W] f32 normalised RGB crops, key frame in the midd
 target              [K, h, w] f32    Gaussian heatmaps of the key frame (zeros without keypoints)
 target_weight       [K] f32          1 for labelled joints inside the crop, else 0
 keypoints           [K, 3] f32       (x, y, labelled) in input pixels (zeros without keypoints)
-center, scale       [2] f32          crop centre (x, y) and size (w, h) in image pixels
+center, size_wh     [2] f32          crop centre (x, y) and size (w, h) in image pixels
 rotation            [] f32           crop rotation in degrees
 flipped             [] bool          the crop is mirrored
 inv_affine          [2, 3] f64       input pixels -> image pixels (``codec.to_image_coords``)
@@ -150,7 +150,7 @@ class PoseTrackWindows(Dataset):
         sample = sample_from_box(frames, w.box, self.codec.input_size, self.cfg.bbox_scale, w.keypoints, rng)
         if w.crop is not None:  # data.crop_hold: the crop predict --share holds for this person
             sample.center = np.asarray(w.crop[0], dtype=np.float64)
-            sample.scale = np.asarray(w.crop[1], dtype=np.float64)
+            sample.size_wh = np.asarray(w.crop[1], dtype=np.float64)
         sample = self.pipeline(sample)
         if sample.input_keypoints is not None:
             kp = sample.input_keypoints
@@ -166,7 +166,7 @@ class PoseTrackWindows(Dataset):
             "target_weight": torch.from_numpy(weight),
             "keypoints": torch.from_numpy(keypoints),
             "center": torch.as_tensor(sample.center, dtype=torch.float32),
-            "scale": torch.as_tensor(sample.scale, dtype=torch.float32),
+            "size_wh": torch.as_tensor(sample.size_wh, dtype=torch.float32),
             "rotation": torch.tensor(float(sample.rotation), dtype=torch.float32),
             "flipped": torch.tensor(bool(sample.flipped)),
             "inv_affine": torch.as_tensor(sample.inv_affine, dtype=torch.float64),
