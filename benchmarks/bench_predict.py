@@ -8,6 +8,12 @@ Writes ``benchmarks/results/predict-cpu2.md``::
 
     python benchmarks/bench_predict.py                         # nano 41 frames, base 3 frames
     python benchmarks/bench_predict.py --nano-frames 12 --base-frames 2 --out /tmp/predict.md
+
+``--accuracy`` measures what sharing costs instead: a bundled model on a synthetic test split (GT boxes,
+flip test), AP and time of ``evaluate`` (key-frame crops and ``data.crop_hold`` crops) and of ``predict``
+shared and per window (``benchmarks/results/predict-share-accuracy-cpu2.md``)::
+
+    python benchmarks/bench_predict.py --accuracy --clips 4 --seed 616161 --model temporal
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from pathlib import Path
 import torch
 
 from vidpose.config import Config, load_config
-from vidpose.data.video_io import _read_image
-from vidpose.inference import VideoPoseEstimator
+from vidpose.data.video_io import read_image
+from vidpose.inference import GTBoxes, VideoPoseEstimator
 from vidpose.models.pose_model import build_model
 from vidpose.models.profile import machine_info
 
@@ -79,8 +85,85 @@ def decode_seconds(clip: Path) -> float:
     data = json.loads(clip.read_text())
     start = time.perf_counter()
     for im in data["images"]:
-        _read_image(Path(im["file_name"]))
+        read_image(Path(im["file_name"]))
     return time.perf_counter() - start
+
+
+def accuracy(args: argparse.Namespace) -> None:
+    """AP and seconds of evaluate / predict (shared, per window) with GT boxes on a synthetic test split."""
+    import dataclasses
+
+    from vidpose.data.posetrack import read_predictions, read_sequences
+    from vidpose.data.synthetic import generate_split
+    from vidpose.evaluation import evaluate_ap
+    from vidpose.fileio import atomic_write_text
+    from vidpose.inference import predict_to_files
+    from vidpose.models.serialization import load_model
+    from vidpose.tasks.demo import bundled_checkpoint
+    from vidpose.tasks.evaluate import evaluate_split
+
+    load_before = os.getloadavg()
+    model, cfg = load_model(bundled_checkpoint(args.model))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        generate_split(root, "test", args.clips, args.seed)
+        sequences = read_sequences(root / "test" / "annotations")
+        data = dataclasses.replace(cfg.data, root=str(root), val_ann="test/annotations", val_boxes="gt")
+        for crop_hold in (False, True):
+            c = dataclasses.replace(cfg, data=dataclasses.replace(data, crop_hold=crop_hold))
+            start = time.perf_counter()
+            ap = evaluate_split(model, c, sequences=sequences).ap.ap[-1]
+            crops = "held (data.crop_hold)" if crop_hold else "key frame"
+            rows.append(("evaluate", crops, ap, time.perf_counter() - start, None))
+            print(rows[-1], flush=True)
+        for share in (True, False):
+            est = VideoPoseEstimator((model, cfg), boxes=GTBoxes(), share_features=share)
+            start, preds, crops_run = time.perf_counter(), [], 0
+            for seq in sequences:
+                counted = run_once(est, Path(seq.source))
+                crops_run += counted["crops"]
+                out = predict_to_files(est, seq.source, root / "pred", root=root, write_video=False)
+                preds.append(read_predictions(out.paths["posetrack"]))
+            seconds = (time.perf_counter() - start) / 2  # each clip was run twice
+            frames = sum(len(s.frames) for s in sequences)
+            ap = evaluate_ap(sequences, preds).ap[-1]
+            label = "predict --share" if share else "predict --no-share"
+            rows.append((label, "held" if share else "key frame", ap, seconds, crops_run / frames))
+            print(rows[-1], flush=True)
+    load_after = os.getloadavg()
+    base = {r[0]: r for r in rows}
+    lines = [
+        "# What sharing backbone features costs (CPU)",
+        "",
+        f"- model: the bundled `{args.model}` model "
+        f"(`src/vidpose/assets/synthetic_{args.model}.safetensors`, "
+        f"trained with `data.crop_hold` {'on' if cfg.data.crop_hold else 'off'}); synthetic test split "
+        f"`vidpose synth --split test --clips {args.clips} --seed {args.seed}`; GT boxes, flip test on",
+        "- evaluate: `tasks.evaluate.evaluate_split` (windows cut by the key frame's box, or with "
+        "`data.crop_hold` by the crop `predict --share` holds); predict: `VideoPoseEstimator` + "
+        "`predict_to_files` on every clip, scored like `eval-posetrack`; seconds: predict's mean of 2 runs",
+        f"- 1-min load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores shared with "
+        "other work: times are noisy)",
+        f"- command: python benchmarks/bench_predict.py --accuracy --clips {args.clips} --seed {args.seed} "
+        f"--model {args.model}",
+        "",
+        "| run | crops | AP | seconds | backbone crops / frame |",
+        "|---|---|---|---|---|",
+    ]
+    for run, crops, ap, seconds, per_frame in rows:
+        cost = "" if per_frame is None else f"{per_frame:.1f}"
+        lines.append(f"| {run} | {crops} | {ap:.1f} | {seconds:.1f} | {cost} |")
+    share, per_window = base["predict --share"], base["predict --no-share"]
+    lines += [
+        "",
+        f"predict --share vs --no-share: {per_window[3] / share[3]:.2f}x faster, "
+        f"{share[2] - per_window[2]:+.1f} AP; --share vs evaluate with data.crop_hold: "
+        f"{share[2] - rows[1][2]:+.1f} AP.",
+    ]
+    out = args.out if args.out != DEFAULT_OUT else DEFAULT_OUT.with_name("predict-share-accuracy-cpu2.md")
+    atomic_write_text(out, "\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,7 +171,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nano-frames", type=int, default=41)
     parser.add_argument("--base-frames", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--accuracy", action="store_true", help="AP and time of sharing, bundled model")
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=616161)
+    parser.add_argument("--model", default="temporal", choices=("temporal", "single_frame"))
     args = parser.parse_args(argv)
+    if args.accuracy:
+        accuracy(args)
+        return
     if not BONN_JSON.is_file():
         raise SystemExit(f"{BONN_JSON} not found (set VIDPOSE_SHARED_DATA)")
 
@@ -103,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
             for precision in ("fp32", "bf16"):
                 for share in (True, False):
                     est = VideoPoseEstimator(
-                        (model, cfg), boxes="gt", amp=precision == "bf16", share_features=share
+                        (model, cfg), boxes=GTBoxes(), amp=precision == "bf16", share_features=share
                     )
                     if share or size == "nano":  # warm-up on the same clip (new batch shapes are slow once)
                         run_once(est, clip)

@@ -88,6 +88,20 @@ def test_convert_writes_a_loadable_temporal_checkpoint(tmp_path):
         torch.testing.assert_close(model(clip), single(clip), atol=1e-6, rtol=1e-5)
 
 
+def test_convert_detects_the_format_without_the_option(tmp_path, capsys):
+    src = fake_vitpose_pth(tmp_path / "vitpose_tiny.pth")
+    out = tmp_path / "auto.safetensors"
+    result = runner.invoke(app, ["convert", str(src), str(out), "--num-heads", "4", "--image-size", "64x48"])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out} (from vitpose)" in result.stdout
+    assert load_model(out).config.model.num_joints == JOINTS
+    torch.save({"encoder.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(SystemExit) as info:
+        main(["convert", str(tmp_path / "other.pth"), str(tmp_path / "o.safetensors")])
+    assert info.value.code == 2
+    assert "cannot tell the format" in capsys.readouterr().err
+
+
 def test_convert_errors_exit_with_code_2(tmp_path, capsys):
     src = fake_vitpose_pth(tmp_path / "v.pth")
     with pytest.raises(SystemExit) as info:

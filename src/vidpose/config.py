@@ -275,6 +275,11 @@ class DataConfig:
             sequence, the previous one at its end). The auxiliary frames and the labels stay as they are, so
             a single-frame model cannot recover what a temporal model may infer from the neighbours.
             Evaluation only: training windows always use the recorded key frame.
+        crop_hold: cut every window (training and evaluation) with the crop that ``predict --share`` holds
+            for its person (a :class:`~vidpose.inference.crops.CropStabilizer` run over the sequence's boxes
+            with ``eval.crop_hold_margin`` / ``eval.crop_hold_scale_tol``) instead of the key frame's own
+            crop. A model trained so is shown the crops whose backbone features inference shares: with it
+            ``predict`` shares by default and gives exactly what ``evaluate`` gives.
     """
 
     format: Literal["pt17", "pt18", "pt21"] = "pt18"
@@ -293,6 +298,7 @@ class DataConfig:
     num_workers: int = 0
     frame_cache: int = 16
     key_frame: Literal["clean", "black", "neighbour"] = "clean"
+    crop_hold: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -368,6 +374,8 @@ class EvalConfig:
             and height on every side); otherwise the crop is re-centred on the new box.
         crop_hold_scale_tol: the held crop is also re-centred when the crop the new box would get differs in
             size from it by more than this fraction.
+        precision: autocast of the model in evaluation and prediction: float32 | bfloat16 | float16
+            (float16 on CUDA); independent of ``train.amp``.
     """
 
     flip_test: bool = True
@@ -375,6 +383,7 @@ class EvalConfig:
     joint_score_thr: float = 0.0
     crop_hold_margin: float = 0.05
     crop_hold_scale_tol: float = 0.15
+    precision: Literal["float32", "bfloat16", "float16"] = "float32"
 
 
 @dataclass(frozen=True)

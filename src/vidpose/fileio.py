@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "default_file_mode"]
+__all__ = [
+    "atomic_write_with",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "default_file_mode",
+]
 
 
 def default_file_mode() -> int:
@@ -20,20 +27,33 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parents created); returns the path."""
+def atomic_write_with(path: str | Path, write: Callable[[BinaryIO], Any], fsync: bool = False) -> Path:
+    """Write ``path`` atomically through ``write(file)`` (a binary file open on a temporary name in the
+    target folder; e.g. ``lambda f: torch.save(state, f)``), then rename it over ``path`` (parents created).
+
+    ``fsync``: flush the data to disk before the rename (checkpoints: the previous file stays intact until
+    the new one is durable). A failure removes the temporary file and leaves ``path`` as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (parents created); returns the path."""
+    return atomic_write_with(path, lambda f: f.write(data), fsync)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -102,10 +102,10 @@ def test_item_shapes_and_types(tmp_path, train):
         "target_weight": ((17,), f32),
         "keypoints": ((17, 3), f32),
         "center": ((2,), f32),
-        "scale": ((2,), f32),
+        "size_wh": ((2,), f32),
         "rotation": ((), f32),
         "flipped": ((), torch.bool),
-        "inv_affine": ((2, 3), f32),
+        "inv_affine": ((2, 3), torch.float64),
         "box": ((4,), f32),
         "box_score": ((), f32),
         "sequence_index": ((), i64),
@@ -149,7 +149,11 @@ def test_train_items_are_reproducible_and_vary(tmp_path):
         for i in range(len(a)):
             item = a[i]
             params.add(
-                (bool(item["flipped"]), round(float(item["rotation"]), 4), round(float(item["scale"][0]), 4))
+                (
+                    bool(item["flipped"]),
+                    round(float(item["rotation"]), 4),
+                    round(float(item["size_wh"][0]), 4),
+                )
             )
             offsets.add(tuple((item["frame_indices"] - item["frame_index"]).tolist()))
             _check_targets(a.codec, item, a.windows[i].keypoints)

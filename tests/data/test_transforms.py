@@ -177,16 +177,16 @@ def test_random_transforms_only_change_crop_parameters_and_are_seeded():
     assert a.frames[0] is frames[0] and a.images is None and a.affine is None
     np.testing.assert_array_equal(a.keypoints, kp)
     assert (a.flipped, a.rotation) == (b.flipped, b.rotation)
-    np.testing.assert_array_equal(a.scale, b.scale)
+    np.testing.assert_array_equal(a.size_wh, b.size_wh)
     params = {
-        (run(s).flipped, round(run(s).rotation, 6), round(float(run(s).scale[0]), 6)) for s in range(40)
+        (run(s).flipped, round(run(s).rotation, 6), round(float(run(s).size_wh[0]), 6)) for s in range(40)
     }
     assert len(params) > 20
     rotations = np.array([run(s).rotation for s in range(200)])
     assert np.abs(rotations).max() <= aug.rot_clip
     assert 0.25 < (rotations == 0).mean() < 0.55  # rot_prob 0.6
     _, base = box_to_center_scale([180, 60, 130, 220], INPUT, 1.25)
-    factors = np.array([run(s).scale[0] for s in range(200)]) / base[0]
+    factors = np.array([run(s).size_wh[0] for s in range(200)]) / base[0]
     assert factors.min() >= 1 - aug.scale_sigma - 1e-9 and factors.max() <= 1 + aug.scale_sigma + 1e-9
     assert 0.15 < factors.std() < 0.35
 
@@ -206,8 +206,8 @@ def test_half_body_recentres_on_one_half():
             if np.allclose(s2.center, kp[idx, :2].mean(axis=0)):
                 seen.add(half)
                 ext = kp[idx, :2].max(0) - kp[idx, :2].min(0)
-                assert s2.scale[0] / s2.scale[1] == pytest.approx(192 / 256)
-                assert s2.scale[0] >= 1.5 * ext[0] - 1e-9 and s2.scale[1] >= 1.5 * ext[1] - 1e-9
+                assert s2.size_wh[0] / s2.size_wh[1] == pytest.approx(192 / 256)
+                assert s2.size_wh[0] >= 1.5 * ext[0] - 1e-9 and s2.size_wh[1] >= 1.5 * ext[1] - 1e-9
     assert seen == {UPPER_BODY, LOWER_BODY}
     # too few visible joints: unchanged
     few = kp.copy()

@@ -20,12 +20,12 @@ from vidpose.engine import (
     Trainer,
     build_optimizer,
     capture_rng_state,
-    compare_state_dicts,
     load_model_state,
     preserved_rng_state,
     restore_rng_state,
 )
 from vidpose.errors import CheckpointError
+from vidpose.state_dicts import diff_state_dict
 
 
 def draws() -> tuple:
@@ -93,16 +93,16 @@ def test_mismatched_state_dict_lists_every_bad_key():
         load_model_state(model, state, source="run/last.pt")
     msg = str(err.value)
     assert msg.startswith("run/last.pt: state does not match Sequential")
-    assert "missing key(s): 1.bias" in msg
-    assert "unexpected key(s): 2.weight" in msg
-    assert "0.weight (checkpoint [5, 4] vs model [3, 4])" in msg
+    assert "1 missing key(s): 1.bias (3,)" in msg
+    assert "1 unexpected key(s): 2.weight (1,)" in msg
+    assert "0.weight (expected (3, 4), got (5, 4))" in msg
 
     diff = load_model_state(model, state, strict=False)  # loads what matches, reports the rest
     assert (
         diff.missing == ["1.bias"] and diff.unexpected == ["2.weight"] and diff.mismatched[0][0] == "0.weight"
     )
     assert torch.equal(model[0].bias, state["module.0.bias"])
-    assert not compare_state_dicts(model.state_dict(), model.state_dict())
+    assert not diff_state_dict(model.state_dict(), model.state_dict())
 
 
 def test_trainer_resume_into_a_different_model_raises(tmp_path):
@@ -120,7 +120,8 @@ def test_trainer_resume_into_a_different_model_raises(tmp_path):
     other = nn.Sequential(nn.Linear(4, 2))
     trainer = Trainer(other, data, build_optimizer(other, cfg), step_fn, cfg)
     with pytest.raises(
-        CheckpointError, match=r"missing key\(s\): 0.bias, 0.weight; 2 unexpected key\(s\): bias"
+        CheckpointError,
+        match=r"missing key\(s\): 0.bias \(2,\), 0.weight \(2, 4\); 2 unexpected key\(s\): bias \(2,\)",
     ):
         trainer.resume(tmp_path)
     torch.save({"weight": torch.zeros(2, 4)}, tmp_path / "weights.pt")

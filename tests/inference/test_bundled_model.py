@@ -15,10 +15,11 @@ import pytest
 from vidpose.data.posetrack import read_predictions, read_sequences
 from vidpose.data.synthetic import SynthConfig, generate_split
 from vidpose.evaluation import evaluate_mota
-from vidpose.inference.demo import MODELS, bundled_checkpoint
+from vidpose.inference import GTBoxes
 from vidpose.inference.outputs import predict_to_files
 from vidpose.inference.pipeline import VideoPoseEstimator
 from vidpose.models.serialization import load_model
+from vidpose.tasks.demo import MODELS, bundled_checkpoint
 
 FRAMES = 12
 # PCKh@0.5 with GT boxes, measured on these clips: 368 and 365 of 716 labelled joints.
@@ -73,7 +74,7 @@ def _pckh(gt_seqs, pred_seqs) -> float:
 )
 def test_keypoints_land_near_the_truth_with_gt_boxes(model, clips, tmp_path):
     root, sequences = clips
-    estimator = VideoPoseEstimator(bundled_checkpoint(model), boxes="gt")
+    estimator = VideoPoseEstimator(bundled_checkpoint(model), boxes=GTBoxes())
     preds = []
     for seq in sequences:
         summary = predict_to_files(estimator, seq.source, tmp_path, root=root, write_video=False)

@@ -15,8 +15,8 @@ from vidpose.data.video_io import open_source
 from vidpose.errors import DataFormatError
 from vidpose.inference import FrameResult, PersonResult, PredictionWriter, VideoInput, VideoPoseEstimator
 from vidpose.inference.outputs import predict_to_files
+from vidpose.models.fitting import config_for_model
 from vidpose.models.pose_model import build_model
-from vidpose.models.weights import config_for_model
 
 
 def frames_input(n: int, kind: str = "frames") -> VideoInput:

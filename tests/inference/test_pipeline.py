@@ -16,11 +16,11 @@ from vidpose.data.posetrack import read_predictions, read_sequence
 from vidpose.data.video_io import VideoWriter
 from vidpose.errors import CheckpointError, ConfigError, DataFormatError
 from vidpose.evaluation import evaluate_ap, evaluate_mota
-from vidpose.inference import VideoPoseEstimator, predict_to_files
+from vidpose.inference import GTBoxes, VideoPoseEstimator, predict_to_files
 from vidpose.inference.crops import CropBox, CropStabilizer
+from vidpose.models.fitting import config_for_model
 from vidpose.models.pose_model import build_model
 from vidpose.models.serialization import save_model
-from vidpose.models.weights import config_for_model
 
 BONN = "bonn_multiperson_posetrack"
 BONN_JSON = f"{BONN}/posetrack18/test/060470979_bonn_test.json"
@@ -101,7 +101,7 @@ def check_posetrack_file(path: Path, gt_images: list[dict]) -> dict:
 # ----------------------------------------------------------------------------------------------- real data
 def test_gt_boxes_on_posetrack_json_give_an_evaluable_file_with_gt_ids(checkpoint, bonn, tmp_path):
     json_path, root = bonn
-    est = VideoPoseEstimator(checkpoint, boxes="gt")
+    est = VideoPoseEstimator(checkpoint, boxes=GTBoxes())
     summary = predict_to_files(est, json_path, tmp_path, root=root, write_video=False)
     assert summary.num_frames == NUM_FRAMES and summary.num_person_frames == 4 * NUM_FRAMES
     gt_images = json.loads(json_path.read_text())["images"]
@@ -133,8 +133,8 @@ def test_heatmap_peaks_map_back_to_image_pixels(checkpoint, monkeypatch):
     monkeypatch.setattr(est.model, "decode_window", decode_window)
     person = next(est(random_frames(1))).persons[0]
     crop = CropBox.from_box([30, 20, 40, 100], (H, W), est.cfg.data.bbox_scale)
-    x = crop.center[0] - crop.scale[0] / 2 + u * (W - 1) / (w - 1) * crop.scale[0] / (W - 1)
-    y = crop.center[1] - crop.scale[1] / 2 + v * (H - 1) / (h - 1) * crop.scale[1] / (H - 1)
+    x = crop.center[0] - crop.size_wh[0] / 2 + u * (W - 1) / (w - 1) * crop.size_wh[0] / (W - 1)
+    y = crop.center[1] - crop.size_wh[1] / 2 + v * (H - 1) / (h - 1) * crop.size_wh[1] / (H - 1)
     np.testing.assert_allclose(person.keypoints[:, 0], x, atol=1e-6)
     np.testing.assert_allclose(person.keypoints[:, 1], y, atol=1e-6)
     np.testing.assert_allclose(person.keypoints[:, 2], 0.8, atol=1e-6)  # heatmap max x box score
@@ -146,7 +146,7 @@ def test_root_is_found_from_the_json_location(checkpoint, bonn, tmp_path):
     nested = tmp_path / "posetrack18" / "val" / json_path.name
     nested.parent.mkdir(parents=True)
     nested.write_text(json_path.read_text())
-    est = VideoPoseEstimator(checkpoint, boxes="gt", flip_test=False)
+    est = VideoPoseEstimator(checkpoint, boxes=GTBoxes(), flip_test=False)
     video = est.open(nested)
     assert video.kind == "posetrack" and video.num_frames == NUM_FRAMES
     assert sum(1 for _ in est.run(video)) == NUM_FRAMES
@@ -334,7 +334,7 @@ def test_bad_inputs_give_clear_errors(checkpoint, tmp_path):
     with pytest.raises(DataFormatError, match="RGB uint8"):
         list(est([np.zeros((10, 10), np.uint8)]))
     with pytest.raises(ConfigError, match="PoseTrack JSON"):
-        VideoPoseEstimator(checkpoint, boxes="gt")(random_frames(2))
+        VideoPoseEstimator(checkpoint, boxes=GTBoxes())(random_frames(2))
 
 
 def test_bad_checkpoints_and_window_sizes_give_clear_errors(checkpoint, tmp_path):
@@ -348,4 +348,4 @@ def test_bad_checkpoints_and_window_sizes_give_clear_errors(checkpoint, tmp_path
     with pytest.raises(ConfigError, match="odd"):
         VideoPoseEstimator(checkpoint, num_frames=4)
     with pytest.raises(ConfigError, match="detect_every"):
-        VideoPoseEstimator(checkpoint, boxes="gt", detect_every=2)
+        VideoPoseEstimator(checkpoint, boxes=GTBoxes(), detect_every=2)

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from vidpose.cli import _register, app, main
 from vidpose.config import HeadConfig, MLSMEConfig, ModelConfig, ViTConfig
 from vidpose.data.video_io import open_source
+from vidpose.models.fitting import config_for_model
 from vidpose.models.pose_model import build_model
 from vidpose.models.serialization import save_model
-from vidpose.models.weights import config_for_model
 
 NUM_FRAMES = 8
 

@@ -25,10 +25,11 @@ from torch import Tensor
 from vidpose.config import ViTConfig, load_config
 from vidpose.errors import CheckpointError, ConfigError
 from vidpose.models.blocks import ACTIVATIONS
+from vidpose.models.fitting import load_backbone_and_head
 from vidpose.models.hf_config import HF_ACTIVATIONS, parse_hf_vitpose_config
 from vidpose.models.pose_model import build_model
 from vidpose.models.serialization import load_model, save_model
-from vidpose.models.weights import convert_checkpoint, convert_hf_vitpose, load_backbone_and_head
+from vidpose.models.weights import convert_checkpoint, convert_hf_vitpose
 
 WIDTH, DEPTH, JOINTS = 64, 2, 5
 
@@ -429,6 +430,9 @@ def test_cli_convert_reports_the_config_settings(tmp_path, capsys):
     assert "ViT 64x2 (2 heads), classic head, 5 joints, 64x48, T=1" in result.stdout
     assert "LayerNorm eps 1e-12, gelu_tanh, qkv bias off" in result.stdout
     assert load_model(out).config.model.vit.norm_eps == 1e-12
+    detected = CliRunner().invoke(app, ["convert", str(folder), str(tmp_path / "auto.safetensors")])
+    assert detected.exit_code == 0, detected.output
+    assert "(from hf-vitpose)" in detected.stdout
 
     bad = write_folder(
         tmp_path / "bad", edited(hf_config(), {B + "hidden_act": "gelu_10"}), hf_state_dict(cfg)

@@ -15,9 +15,9 @@ from safetensors.torch import load_file, save_file
 import vidpose
 from vidpose.config import Config, ModelConfig, ViTConfig, config_to_dict
 from vidpose.errors import CheckpointError
+from vidpose.models.fitting import config_for_model
 from vidpose.models.pose_model import build_model
 from vidpose.models.serialization import MODEL_FORMAT, load_model, read_model_config, save_model
-from vidpose.models.weights import config_for_model
 
 IMAGE = (64, 48)
 
@@ -123,9 +123,9 @@ def test_partial_and_misshaped_weights_are_named(tmp_path):
         load_model(bad)
     message = str(info.value)
     assert str(bad) in message
-    assert "missing 1: backbone.last_norm.bias (128,)" in message
-    assert "unexpected 1: smml.extra (3,)" in message
-    assert "head.final_layer.weight expected (5, 256, 1, 1) got (4, 256, 1, 1)" in message
+    assert "1 missing key(s): backbone.last_norm.bias (128,)" in message
+    assert "1 unexpected key(s): smml.extra (3,)" in message
+    assert "head.final_layer.weight (expected (5, 256, 1, 1), got (4, 256, 1, 1))" in message
 
 
 def test_truncated_file(tmp_path):

@@ -16,17 +16,21 @@ from torch import Tensor
 
 import official_vitpose
 from vidpose.errors import CheckpointError
-from vidpose.models.pose_model import build_model
-from vidpose.models.weights import (
+from vidpose.models.fitting import (
     config_for_model,
-    convert_checkpoint,
-    convert_hf_vitpose,
-    convert_vitpose,
-    detect_source,
     infer_model_config,
     infer_source_grid,
     load_backbone_and_head,
     resample_pos_embed,
+)
+from vidpose.models.pose_model import build_model
+from vidpose.models.serialization import save_model
+from vidpose.models.weights import (
+    convert_checkpoint,
+    convert_hf_vitpose,
+    convert_vitpose,
+    detect_format,
+    detect_source,
     unwrap_state_dict,
 )
 
@@ -308,10 +312,10 @@ def test_strict_load_names_missing_unexpected_and_misshaped_keys():
         load_backbone_and_head(model, bad, "bad.pth")
     message = str(info.value)
     assert message.startswith("bad.pth:")
-    assert f"missing 1: backbone.blocks.1.mlp.fc2.bias ({WIDTH},)" in message
-    assert "unexpected 1: head.extra.weight (2, 2)" in message
+    assert f"1 missing key(s): backbone.blocks.1.mlp.fc2.bias ({WIDTH},)" in message
+    assert "1 unexpected key(s): head.extra.weight (2, 2)" in message
     assert (
-        f"backbone.blocks.0.attn.qkv.weight expected ({3 * WIDTH}, {WIDTH}) got ({3 * WIDTH}, {WIDTH + 1})"
+        f"backbone.blocks.0.attn.qkv.weight (expected ({3 * WIDTH}, {WIDTH}), got ({3 * WIDTH}, {WIDTH + 1}))"
         in message
     )
 
@@ -340,3 +344,40 @@ def test_fold_is_what_vitpose_adds():
     folded = convert_vitpose(official)["backbone.pos_embed"]
     assert torch.equal(folded, pos[:, 1:] + pos[:, :1])
     assert folded.shape == (1, GRID[0] * GRID[1], WIDTH)
+
+
+# ------------------------------------------------------------------------------------ format detection
+def test_detect_format_of_files_and_folders(tmp_path):
+    official = official_state_dict("classic")
+    torch.save({"state_dict": official, "meta": {"epoch": 1}}, tmp_path / "vitpose.pth")
+    assert detect_format(tmp_path / "vitpose.pth") == "vitpose"
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert detect_format(folder) == "hf-vitpose"
+
+
+@pytest.mark.parametrize(
+    "case", ["no-config-folder", "safetensors", "vidpose-keys", "unknown-keys", "absent"]
+)
+def test_detect_format_says_when_it_cannot_tell(tmp_path, case):
+    path = tmp_path / "thing.pth"
+    if case == "no-config-folder":
+        path = tmp_path / "folder"
+        path.mkdir()
+        match = "without config.json"
+    elif case == "safetensors":
+        model, _ = converted_model(convert_vitpose(official_state_dict("classic")))
+        path = save_model(model, config_for_model(model.cfg), tmp_path / "model.safetensors")
+        match = "safetensors"
+    elif case == "vidpose-keys":
+        model, _ = converted_model(convert_vitpose(official_state_dict("classic")))
+        torch.save(model.state_dict(), path)
+        match = "nothing to convert"
+    elif case == "unknown-keys":
+        torch.save({"encoder.weight": torch.zeros(1)}, path)
+        match = "cannot tell the format.*--format"
+    else:
+        match = "not found"
+    with pytest.raises(CheckpointError, match=match):
+        detect_format(path)

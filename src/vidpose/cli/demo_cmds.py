@@ -26,7 +26,7 @@ def demo_cmd(
 ) -> None:
     """Temporal model | single-frame baseline | ground truth on synthetic clips with occlusion and blur (mp4),
     both models' predictions (JSON) and AP / MOTA."""
-    from ..inference.demo import DEMO_SEED, format_summary, run_demo
+    from ..tasks.demo import DEMO_SEED, format_summary, run_demo
 
     check_output_dir(out)
     check_positive(clips, "--clips", integer=True)

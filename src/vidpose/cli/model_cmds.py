@@ -36,7 +36,9 @@ def version() -> None:
 def convert(
     source: Path = typer.Argument(..., help="official ViTPose .pth, or a Hugging Face VitPose folder"),
     out: Path = typer.Argument(..., help="vidpose model file to write (.safetensors)"),
-    fmt: str = typer.Option(..., "--format", help="vitpose | hf-vitpose"),
+    fmt: str | None = typer.Option(
+        None, "--format", help="vitpose | hf-vitpose (default: told from the file or folder)"
+    ),
     frames: int = typer.Option(1, "--frames", help="T: 1 = single-frame model, >1 = temporal model"),
     num_heads: int | None = typer.Option(
         None, "--num-heads", help="attention heads (default: from the size)"
@@ -47,10 +49,10 @@ def convert(
 
     A Hugging Face folder's config.json is honoured (heads, layer_norm_eps, hidden_act, qkv_bias, image
     size, decoder, scale_factor, labels); a value vidpose cannot compute the same way is an error."""
-    from ..models.serialization import save_model
-    from ..models.weights import SOURCE_FORMATS, convert_checkpoint
+    from ..tasks.convert import SOURCE_FORMATS
+    from ..tasks.convert import convert as convert_task
 
-    if fmt not in SOURCE_FORMATS:
+    if fmt is not None and fmt not in SOURCE_FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(SOURCE_FORMATS)}")
     size = parse_size(image_size) if image_size is not None else None
     if frames < 1 or frames % 2 != 1:
@@ -59,11 +61,10 @@ def convert(
         )
     check_positive(num_heads, "--num-heads", integer=True)
     check_output_file(out, "OUT")
-    model, cfg = convert_checkpoint(source, fmt, frames=frames, num_heads=num_heads, image_size=size)  # type: ignore[arg-type]
-    save_model(model, cfg, out)
+    _, cfg, used = convert_task(source, out, fmt, frames=frames, num_heads=num_heads, image_size=size)
     m, v = cfg.model, cfg.model.vit
     typer.echo(
-        f"wrote {out}: ViT {v.embed_dim}x{v.depth} ({v.num_heads} heads), {m.head.kind} head, "
+        f"wrote {out} (from {used}): ViT {v.embed_dim}x{v.depth} ({v.num_heads} heads), {m.head.kind} head, "
         f"{m.num_joints} joints, {m.image_size[0]}x{m.image_size[1]}, T={m.num_frames}; "
         f"LayerNorm eps {v.norm_eps:g}, {v.activation}, qkv bias {'on' if v.qkv_bias else 'off'}"
     )

@@ -38,11 +38,12 @@ def predict(
     flip: bool | None = typer.Option(None, "--flip/--no-flip", help="flip test (default: eval.flip_test)"),
     detect_every: int = typer.Option(1, "--detect-every", help="detect every K frames; tracks fill the rest"),
     save_frames: bool = typer.Option(False, "--save-frames", help="also write the rendered frames/*.jpg"),
-    share: bool = typer.Option(
-        False,
+    share: bool | None = typer.Option(
+        None,
         "--share/--no-share",
-        help="reuse backbone features through stabilised crops: about 3x faster, but a held crop is not the "
-        "key-frame crop the model was trained on and costs accuracy; default: exact per-window crops",
+        help="reuse backbone features through stabilised crops (faster); default: share when the model was "
+        "trained on them (data.crop_hold), else exact per-window crops (a held crop the model has not seen "
+        "costs accuracy)",
     ),
     no_video: bool = typer.Option(False, "--no-video", help="do not write the rendered .mp4"),
     amp: bool = typer.Option(False, "--amp", help="bfloat16 autocast"),
@@ -67,8 +68,8 @@ def predict(
     """Estimate and track every person's pose in a video; write PoseTrack18 + COCO JSON and a rendered mp4."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..data.video_io import FrameSource
-    from ..inference import VideoPoseEstimator, predict_to_files
+    from ..tasks.predict import box_source
+    from ..tasks.predict import predict as predict_task
 
     # Everything the command can check is checked before the model is loaded and the first frame decoded.
     if not source.exists():
@@ -95,22 +96,6 @@ def predict(
         raise ConfigError(
             f"--frames {frames}: T must be a positive odd number (the key frame is the middle one)"
         )
-    estimator = VideoPoseEstimator(
-        checkpoint,
-        device=device,
-        detector=detector,
-        boxes=boxes,
-        flip_test=flip,
-        batch_size=batch_size,
-        amp=amp,
-        detect_every=detect_every,
-        share_features=share,
-        num_frames=frames,
-    )
-    video = estimator.open(source, root=root, fps=fps)
-    if isinstance(video.frames, FrameSource):
-        video.frames.strict = strict_frames
-    created = not out.exists()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -127,20 +112,27 @@ def predict(
             done = progress.tasks[task].completed
             progress.update(task, fps=done / elapsed if elapsed > 0 else 0.0)
 
-        try:
-            summary = predict_to_files(
-                estimator,
-                video,
-                out,
-                save_frames=save_frames,
-                write_video=not no_video,
-                on_frame=on_frame,
-                draw_tentative=show_tentative,
-            )
-        except BaseException:
-            if created and out.is_dir() and not any(out.iterdir()):
-                out.rmdir()  # no empty folder left behind by a failed run
-            raise
+        summary = predict_task(
+            source,
+            checkpoint,
+            out,
+            root=root,
+            fps=fps,
+            strict_frames=strict_frames,
+            save_frames=save_frames,
+            write_video=not no_video,
+            draw_tentative=show_tentative,
+            on_frame=on_frame,
+            device=device,
+            detector=detector,
+            boxes=box_source(boxes),
+            flip_test=flip,
+            batch_size=batch_size,
+            amp=amp,
+            detect_every=detect_every,
+            share_features=share,
+            num_frames=frames,
+        )
     typer.echo(
         f"{summary.num_frames} frames, {summary.num_person_frames} person-frames, "
         f"{summary.num_tracks} tracks, {summary.fps:.2f} frames/s"

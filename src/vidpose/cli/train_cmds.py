@@ -26,7 +26,7 @@ def train_cmd(
 ) -> None:
     """Train a model. Under torchrun the same command trains with DDP on every process."""
     from ..config import load_config
-    from ..engine.pose_train import train
+    from ..tasks.train import train
 
     # torchrun's RANK, not the process group: the group is gone when train() returns, and every process
     # would print the summary.
@@ -66,7 +66,9 @@ def train_cmd(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    config: Path = typer.Argument(..., help="YAML recipe (data paths, codec, eval settings)"),
+    config: Path = typer.Argument(
+        ..., help="YAML recipe (data paths, eval settings; model, codec and preprocessing: the checkpoint's)"
+    ),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidpose model file (.safetensors)"),
     boxes: str = typer.Option(None, "--boxes", help="'gt' or a detection file; default: data.val_boxes"),
     flip: bool = typer.Option(None, "--flip/--no-flip", help="flip test; default: eval.flip_test"),
@@ -82,8 +84,7 @@ def evaluate_cmd(
 ) -> None:
     """Evaluate a checkpoint on the validation split: PoseTrack table, report.json, per-joint AP chart."""
     from ..config import load_config
-    from ..engine.pose_eval import evaluate_split
-    from ..models.serialization import load_model
+    from ..tasks.evaluate import evaluate_checkpoint
 
     cfg = load_config(config, [*(overrides or []), *([f"data.key_frame={key_frame}"] if key_frame else [])])
     # Checked before the (possibly hours long) evaluation: where it writes, the device, the files it reads.
@@ -100,11 +101,15 @@ def evaluate_cmd(
         boxes = str(Path(boxes).resolve())
     if checkpoint.is_dir():
         raise DataFormatError(f"--checkpoint {checkpoint}: is a folder, expected a .safetensors model file")
-    model, _ = load_model(checkpoint, device=device)
-    model.readout = readout
-    summary = evaluate_split(
-        model, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, checkpoint=str(checkpoint)
+    summary = evaluate_checkpoint(
+        checkpoint, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, readout=readout
     )
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun the processes shared the work; one prints
+    replaced = summary.report["from_checkpoint"]
+    if replaced:
+        shown = ", ".join(replaced[:4]) + (f" and {len(replaced) - 4} more" if len(replaced) > 4 else "")
+        typer.echo(f"model settings from {checkpoint} (the recipe's differ): {shown}")
     typer.echo(
         f"{cfg.name}: {summary.report['windows']} windows, boxes {summary.report['boxes']}, "
         f"flip test {summary.report['flip_test']}, key frame {summary.report['key_frame']}"

@@ -28,9 +28,16 @@ import numpy as np
 
 from ..errors import DataFormatError
 from .posetrack import load_json
-from .records import Person, Sequence
+from .records import Frame, Person, Sequence
 
-__all__ = ["Detections", "labelled_joints", "person_box", "load_detections"]
+__all__ = [
+    "Detections",
+    "SCORED_MIN_JOINTS",
+    "labelled_joints",
+    "person_box",
+    "gt_person_boxes",
+    "load_detections",
+]
 
 #: (sequence name, frame index) -> [(box [4] xywh, score), ...] sorted by score, best first.
 Detections = dict[tuple[str, int], list[tuple[np.ndarray, float]]]
@@ -74,6 +81,30 @@ def person_box(person: Person, margin: float, fmt: str = "pt18") -> np.ndarray |
         return None
     lo, size = lo - margin * size, size * (1 + 2 * margin)
     return np.array([lo[0], lo[1], size[0], size[1]], dtype=np.float64)
+
+
+#: The one rule for which GT persons are scored with GT boxes (``vidpose evaluate --boxes gt`` and
+#: ``vidpose predict --boxes gt``): a box (own or derived) and at least this many labelled joints. poseval and
+#: the PoseTrack21 kit drop GT persons without a labelled joint, so a pose for one could only be a false
+#: positive.
+SCORED_MIN_JOINTS = 1
+
+
+def gt_person_boxes(
+    frame: Frame, margin: float, fmt: str = "pt18", min_joints: int = SCORED_MIN_JOINTS
+) -> list[tuple[Person, np.ndarray, np.ndarray]]:
+    """The GT persons of ``frame`` that get a window, in annotation order: ``(person, box [4] xywh, labelled
+    [K] bool)`` for each person with a box (:func:`person_box`) and at least ``min_joints`` labelled joints
+    (training uses ``data.min_joints``; evaluation and prediction :data:`SCORED_MIN_JOINTS`)."""
+    out = []
+    for person in frame.persons:
+        labelled = labelled_joints(person.keypoints, fmt)
+        if int(labelled.sum()) < min_joints:
+            continue
+        box = person_box(person, margin, fmt)
+        if box is not None:
+            out.append((person, box, labelled))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- detections

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from .boxes import Detections, labelled_joints, person_box
+from .boxes import Detections, gt_person_boxes
 from .records import Sequence
 
 __all__ = ["Window", "clamp_frames", "sample_offsets", "build_windows"]
@@ -36,6 +36,8 @@ class Window:
         keypoints: [K, 3] (x, y, labelled 0/1) in image pixels for ground truth, None for detections.
         track_id: GT track id, -1 for detections.
         image_id: the key frame's image id.
+        crop: the crop to cut the window with, ``(center (x, y), size (w, h))`` image pixels, already
+            enlarged; None = the box's own crop (``data.bbox_scale``). Set with ``data.crop_hold``.
     """
 
     sequence: int
@@ -46,6 +48,7 @@ class Window:
     keypoints: np.ndarray | None
     track_id: int
     image_id: int
+    crop: tuple[tuple[float, float], tuple[float, float]] | None = None
 
 
 def clamp_frames(key_frame: int, offsets: Seq[int], num_frames: int) -> tuple[int, ...]:
@@ -94,13 +97,7 @@ def build_windows(
             if isinstance(boxes, str):
                 if boxes != "gt":
                     raise ValueError(f"boxes must be 'gt' or a detections dict, got {boxes!r}")
-                for person in frame.persons:
-                    labelled = labelled_joints(person.keypoints, seq.format)
-                    if int(labelled.sum()) < min_joints:
-                        continue
-                    box = person_box(person, box_margin, seq.format)
-                    if box is None:
-                        continue
+                for person, box, labelled in gt_person_boxes(frame, box_margin, seq.format, min_joints):
                     kp = np.asarray(person.keypoints, dtype=np.float64).reshape(-1, 3).copy()
                     kp[:, 2] = labelled.astype(np.float64)
                     kp[~labelled, :2] = 0.0

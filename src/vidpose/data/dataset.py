@@ -11,10 +11,10 @@ clip                [T, 3, H, W] f32 normalised RGB crops, key frame in the midd
 target              [K, h, w] f32    Gaussian heatmaps of the key frame (zeros without keypoints)
 target_weight       [K] f32          1 for labelled joints inside the crop, else 0
 keypoints           [K, 3] f32       (x, y, labelled) in input pixels (zeros without keypoints)
-center, scale       [2] f32          crop centre (x, y) and size (w, h) in image pixels
+center, size_wh     [2] f32          crop centre (x, y) and size (w, h) in image pixels
 rotation            [] f32           crop rotation in degrees
 flipped             [] bool          the crop is mirrored
-inv_affine          [2, 3] f32       input pixels -> image pixels (``codec.to_image_coords``)
+inv_affine          [2, 3] f64       input pixels -> image pixels (``codec.to_image_coords``)
 box                 [4] f32          the window's box xywh in image pixels
 box_score           [] f32           1 for ground truth, the detector's score otherwise
 sequence_index      [] i64           index into the sequence list
@@ -32,7 +32,9 @@ between DDP ranks, do not depend on the number of workers, and an interrupted ru
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,7 @@ from ..codec import HeatmapCodec
 from ..config import Config, DataConfig
 from ..errors import ConfigError
 from ..skeleton import PT18
-from .boxes import load_detections
+from .boxes import SCORED_MIN_JOINTS, Detections, gt_person_boxes, load_detections
 from .clips import Window, build_windows, clamp_frames, sample_offsets
 from .corruptions import motion_blur, occlude
 from .records import Sequence
@@ -158,6 +160,9 @@ class PoseTrackWindows(Dataset):
         if self.train and drop > 0 and rng.random() < drop:
             frames[key] = np.zeros_like(frames[key])
         sample = sample_from_box(frames, w.box, self.codec.input_size, self.cfg.bbox_scale, w.keypoints, rng)
+        if w.crop is not None:  # data.crop_hold: the crop predict --share holds for this person
+            sample.center = np.asarray(w.crop[0], dtype=np.float64)
+            sample.size_wh = np.asarray(w.crop[1], dtype=np.float64)
         sample = self.pipeline(sample)
         if self.train:
             self._corrupt_key_frame(sample, key, rng)
@@ -175,10 +180,10 @@ class PoseTrackWindows(Dataset):
             "target_weight": torch.from_numpy(weight),
             "keypoints": torch.from_numpy(keypoints),
             "center": torch.as_tensor(sample.center, dtype=torch.float32),
-            "scale": torch.as_tensor(sample.scale, dtype=torch.float32),
+            "size_wh": torch.as_tensor(sample.size_wh, dtype=torch.float32),
             "rotation": torch.tensor(float(sample.rotation), dtype=torch.float32),
             "flipped": torch.tensor(bool(sample.flipped)),
-            "inv_affine": torch.as_tensor(sample.inv_affine, dtype=torch.float32),
+            "inv_affine": torch.as_tensor(sample.inv_affine, dtype=torch.float64),
             "box": torch.as_tensor(w.box, dtype=torch.float32),
             "box_score": torch.tensor(float(w.box_score), dtype=torch.float32),
             "sequence_index": torch.tensor(w.sequence, dtype=torch.int64),
@@ -190,16 +195,68 @@ class PoseTrackWindows(Dataset):
         }
 
 
-def build_dataset(cfg: Config, sequences: list[Sequence], train: bool) -> PoseTrackWindows:
+#: ``frames -> crops``: for the frames of one sequence in order, each ``(boxes [M, 4] xywh, identities [M] or
+#: None)``, the crop ``(center (x, y), size (w, h))`` of every box (``data.crop_hold``; the application layer
+#: passes :func:`vidpose.inference.crops.hold_crops` with the recipe's settings).
+CropHolder = Callable[
+    [list[tuple[np.ndarray, list[int] | None]]], list[list[tuple[tuple[float, float], tuple[float, float]]]]
+]
+
+
+def build_dataset(
+    cfg: Config, sequences: list[Sequence], train: bool, hold_crops: CropHolder | None = None
+) -> PoseTrackWindows:
     """The dataset of a split as the recipe says: GT windows with ``data.min_joints`` labelled joints in
     training; in evaluation, windows from ``data.val_boxes`` ("gt": labelled GT persons; else a detection file
-    relative to ``data.root``, filtered at ``data.box_score_thr``). Items are seeded from ``train.seed``."""
+    relative to ``data.root``, filtered at ``data.box_score_thr``). Items are seeded from ``train.seed``.
+
+    With ``data.crop_hold`` each window is cut by the crop ``hold_crops`` gives its box when it is run over
+    the boxes of every frame of the sequence, as ``predict`` sees them (GT: the scored GT persons with their
+    track ids; detections: the file's boxes, no identities)."""
     d = cfg.data
     codec = HeatmapCodec(cfg.codec)
-    if train or d.val_boxes == "gt":
-        min_joints = d.min_joints if train else 1
+    use_gt = train or d.val_boxes == "gt"
+    if use_gt:
+        min_joints = d.min_joints if train else SCORED_MIN_JOINTS
         windows = build_windows(sequences, d.frame_offsets, "gt", True, min_joints, d.gt_box_margin)
     else:
         dets = load_detections(Path(d.root) / d.val_boxes, sequences, d.box_score_thr)
         windows = build_windows(sequences, d.frame_offsets, dets, True, 0, d.gt_box_margin)
+    if d.crop_hold:
+        if hold_crops is None:
+            raise ConfigError("data.crop_hold: build_dataset needs hold_crops (the crop stabiliser)")
+        windows = _held_windows(sequences, windows, hold_crops, d, None if use_gt else dets)
     return PoseTrackWindows(sequences, d.root, windows, cfg, codec, train, cfg.train.seed)
+
+
+def _held_windows(
+    sequences: list[Sequence],
+    windows: list[Window],
+    hold_crops: CropHolder,
+    d: DataConfig,
+    dets: Detections | None,
+) -> list[Window]:
+    """``windows`` with the crops ``hold_crops`` gives over every frame's boxes (GT keyed by track id,
+    detections by their order in the frame); a window whose box is not among them keeps its own crop."""
+    crops: dict[tuple[int, int, int], tuple] = {}
+    for s, seq in enumerate(sequences):
+        frames = []
+        for frame in seq.frames:
+            if dets is None:
+                found = gt_person_boxes(frame, d.gt_box_margin, seq.format)
+                ids = [int(p.track_id) for p, _, _ in found]
+                frames.append((np.reshape([b for _, b, _ in found], (-1, 4)), ids))
+            else:
+                boxes = [np.asarray(b, dtype=np.float64) for b, _ in dets.get((seq.name, frame.index), [])]
+                frames.append((np.reshape(boxes, (-1, 4)), None))
+        for pos, ((_, ids), held) in enumerate(zip(frames, hold_crops(frames), strict=True)):
+            for i, crop in enumerate(held):
+                crops[(s, pos, ids[i] if ids is not None else i)] = crop
+    out, order = [], 0
+    for j, w in enumerate(windows):
+        if dets is not None:  # detection windows of a frame come in the file's order
+            first = j == 0 or (windows[j - 1].sequence, windows[j - 1].key_frame) != (w.sequence, w.key_frame)
+            order = 0 if first else order + 1
+        key = (w.sequence, w.key_frame, w.track_id if dets is None else order)
+        out.append(dataclasses.replace(w, crop=crops[key]) if key in crops else w)
+    return out

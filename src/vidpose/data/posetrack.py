@@ -376,6 +376,11 @@ def _read_person(ann: dict, w: _Where, channels: np.ndarray, num_names: int, pre
     head = _numbers(ann["bbox_head"], w / "bbox_head", 4) if ann.get("bbox_head") is not None else None
     score = _number(ann["score"], w / "score") if ann.get("score") is not None else 1.0
     person_id = _integer(ann["person_id"], w / "person_id") if ann.get("person_id") is not None else None
+    attributes = {
+        k: v
+        for k, v in ann.items()
+        if k not in _POSETRACK_PERSON_FIELDS and isinstance(v, (bool, int, float, str))
+    }
     return Person(
         keypoints=keypoints,
         box=box,
@@ -384,7 +389,28 @@ def _read_person(ann: dict, w: _Where, channels: np.ndarray, num_names: int, pre
         score=score,
         joint_scores=joint_scores,
         person_id=person_id,
+        attributes=attributes,
     )
+
+
+#: fields of a PoseTrack / COCO annotation that are not dataset-specific attributes (``Person.attributes``)
+_POSETRACK_PERSON_FIELDS = frozenset(
+    (
+        "keypoints",
+        "scores",
+        "track_id",
+        "bbox",
+        "bbox_head",
+        "score",
+        "person_id",
+        "id",
+        "image_id",
+        "category_id",
+        "num_keypoints",
+        "area",
+        "iscrowd",
+    )
+)
 
 
 # --------------------------------------------------------------------------------------- PoseTrack17 layout

@@ -28,6 +28,8 @@ class Person:
         score: person score (1.0 for ground truth).
         joint_scores: [K] per-joint scores for predictions, None for ground truth.
         person_id: PoseTrack21 identity across sequences, None elsewhere.
+        attributes: dataset-specific scalar fields of the annotation, read once with it (the synthetic
+            benchmark's ``hard``, ``occlusion``, ``blur``); empty for plain PoseTrack.
     """
 
     keypoints: np.ndarray
@@ -37,6 +39,7 @@ class Person:
     score: float = 1.0
     joint_scores: np.ndarray | None = None
     person_id: int | None = None
+    attributes: dict[str, bool | int | float | str] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Legend: T frames, K joints, (H, W) input (crop) size, image sizes are (height, width) too.
 
-Random transforms only change the crop parameters (``center``, ``scale``, ``rotation``, ``flipped``); one
+Random transforms only change the crop parameters (``center``, ``size_wh``, ``rotation``, ``flipped``); one
 :class:`TopdownAffine` then warps every frame with the same matrix (flip folded in) and maps the keypoints;
 :class:`ColorJitter` is the one photometric step and applies the same jitter to every frame. Inference uses
 the same :func:`sample_from_box` + :class:`TopdownAffine`, so the crop is the crop of training.
@@ -58,7 +58,8 @@ class Sample:
         frames: T source frames, each [h_img, w_img, 3] uint8 RGB (an array repeats at clamped borders).
         keypoints: [K, 3] (x, y, visible) in key-frame image pixels, or None (detected boxes, inference).
         center: [2] crop centre (x, y) in image pixels.
-        scale: [2] crop size (w, h) in image pixels (the box already enlarged and fitted to the input aspect).
+        size_wh: [2] crop size (w, h) in image pixels (the box already enlarged and fitted to the input
+            aspect); named (w, h) because every other size in vidpose is (H, W).
         rotation: degrees; positive turns the image content clockwise on screen.
         flipped: mirror the crop horizontally (left/right joints are swapped at warp time).
         rng: the source of randomness for the random transforms.
@@ -71,7 +72,7 @@ class Sample:
     frames: list[np.ndarray]
     keypoints: np.ndarray | None
     center: np.ndarray
-    scale: np.ndarray
+    size_wh: np.ndarray
     rotation: float = 0.0
     flipped: bool = False
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
@@ -98,7 +99,7 @@ def _fit_aspect(w: float, h: float, input_size: tuple[int, int]) -> tuple[float,
 def box_to_center_scale(
     box: np.ndarray | Sequence[float], input_size: tuple[int, int], bbox_scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """box: [4] xywh -> center [2] (x, y), scale [2] (w, h): the box fitted to (H, W)'s aspect, enlarged."""
+    """box: [4] xywh -> center [2] (x, y), size_wh [2] (w, h): the box fitted to (H, W)'s aspect, enlarged."""
     x, y, w, h = (float(v) for v in box)
     center = np.array([x + 0.5 * w, y + 0.5 * h], dtype=np.float64)
     w, h = _fit_aspect(w, h, input_size)
@@ -107,7 +108,7 @@ def box_to_center_scale(
 
 def get_affine(
     center: np.ndarray | Sequence[float],
-    scale: np.ndarray | Sequence[float],
+    size_wh: np.ndarray | Sequence[float],
     rotation: float,
     out_size: tuple[int, int],
     flip: bool = False,
@@ -115,14 +116,14 @@ def get_affine(
 ) -> np.ndarray:
     """The crop's affine [2, 3]: image -> input pixels (``inverse``: input -> image).
 
-    ``center`` maps to ((W - 1) / 2, (H - 1) / 2), the box of size ``scale`` (w, h) onto [0, W - 1] x [0, H -
-    1], rotated by ``rotation`` degrees (clockwise on screen) about the centre, then mirrored (``x -> W - 1 -
-    x``) if ``flip``. ``out_size`` is (H, W).
+    ``center`` maps to ((W - 1) / 2, (H - 1) / 2), the box of size ``size_wh`` (w, h) onto [0, W - 1] x
+    [0, H - 1], rotated by ``rotation`` degrees (clockwise on screen) about the centre, then mirrored
+    (``x -> W - 1 - x``) if ``flip``. ``out_size`` is (H, W).
     """
     out_h, out_w = out_size
     theta = np.deg2rad(rotation)
     cos, sin = np.cos(theta), np.sin(theta)
-    sx, sy = (out_w - 1) / float(scale[0]), (out_h - 1) / float(scale[1])
+    sx, sy = (out_w - 1) / float(size_wh[0]), (out_h - 1) / float(size_wh[1])
     lin = np.array([[sx * cos, -sx * sin], [sy * sin, sy * cos]], dtype=np.float64)
     t = np.array([(out_w - 1) / 2, (out_h - 1) / 2], dtype=np.float64) - lin @ np.asarray(center, np.float64)
     if flip:
@@ -149,13 +150,13 @@ def sample_from_box(
     rng: np.random.Generator | None = None,
 ) -> Sample:
     """A :class:`Sample` of T ``frames`` cropped around ``box`` [4] xywh (training and inference alike)."""
-    center, scale = box_to_center_scale(box, input_size, bbox_scale)
+    center, size_wh = box_to_center_scale(box, input_size, bbox_scale)
     kp = None if keypoints is None else np.array(keypoints, dtype=np.float64).reshape(-1, 3)
     return Sample(
         frames=list(frames),
         keypoints=kp,
         center=center,
-        scale=scale,
+        size_wh=size_wh,
         rng=rng if rng is not None else np.random.default_rng(),
     )
 
@@ -204,7 +205,7 @@ class RandomHalfBody:
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         w, h = _fit_aspect(float(hi[0] - lo[0]), float(hi[1] - lo[1]), self.input_size)
         sample.center = pts.mean(axis=0)
-        sample.scale = np.array([w, h], dtype=np.float64) * self.padding
+        sample.size_wh = np.array([w, h], dtype=np.float64) * self.padding
         return sample
 
 
@@ -221,7 +222,7 @@ class RandomScaleRotate:
     def __call__(self, sample: Sample) -> Sample:
         s = self.scale_sigma
         factor = float(np.clip(1.0 + s * sample.rng.standard_normal(), 1.0 - s, 1.0 + s))
-        sample.scale = np.asarray(sample.scale, dtype=np.float64) * factor
+        sample.size_wh = np.asarray(sample.size_wh, dtype=np.float64) * factor
         if sample.rng.random() < self.rot_prob:
             angle = float(
                 np.clip(self.rot_sigma * sample.rng.standard_normal(), -self.rot_clip, self.rot_clip)
@@ -244,7 +245,7 @@ class TopdownAffine:
 
     def __call__(self, sample: Sample) -> Sample:
         out_h, out_w = self.out_size
-        args = (sample.center, sample.scale, sample.rotation, self.out_size, sample.flipped)
+        args = (sample.center, sample.size_wh, sample.rotation, self.out_size, sample.flipped)
         affine = get_affine(*args)
         sample.affine = affine
         sample.inv_affine = get_affine(*args, inverse=True)

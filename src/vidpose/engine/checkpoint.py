@@ -9,11 +9,8 @@ previous one stays intact until the new one is complete.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
-import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,63 +19,18 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
-from ..models.weights import diff_state_dict
+from ..fileio import atomic_write_with
+from ..state_dicts import StateDiff, diff_state_dict, strip_prefix
 from .distributed import is_main_process
 
 __all__ = [
     "Checkpointer",
     "StateDiff",
-    "compare_state_dicts",
     "load_model_state",
     "capture_rng_state",
     "restore_rng_state",
     "preserved_rng_state",
 ]
-
-_MAX_LISTED = 20
-
-
-@dataclass
-class StateDiff:
-    """Differences between a checkpoint's state dict and a model's."""
-
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.missing or self.unexpected or self.mismatched)
-
-    def describe(self) -> str:
-        def listing(items: list[str]) -> str:
-            more = f", ... ({len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
-            return ", ".join(items[:_MAX_LISTED]) + more
-
-        parts = []
-        if self.missing:
-            parts.append(f"{len(self.missing)} missing key(s): {listing(self.missing)}")
-        if self.unexpected:
-            parts.append(f"{len(self.unexpected)} unexpected key(s): {listing(self.unexpected)}")
-        if self.mismatched:
-            shapes = [f"{k} (checkpoint {list(a)} vs model {list(b)})" for k, a, b in self.mismatched]
-            parts.append(f"{len(self.mismatched)} mis-shaped key(s): {listing(shapes)}")
-        return "; ".join(parts)
-
-
-def _strip_prefix(state: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
-    if state and all(k.startswith(prefix) for k in state):
-        return {k[len(prefix) :]: v for k, v in state.items()}
-    return dict(state)
-
-
-def compare_state_dicts(loaded: Mapping[str, Tensor], expected: Mapping[str, Tensor]) -> StateDiff:
-    """Keys of ``expected`` not in ``loaded``, keys of ``loaded`` not in ``expected``, shape mismatches."""
-    missing, unexpected, misshaped = diff_state_dict(expected, loaded)
-    return StateDiff(
-        missing=sorted(missing),
-        unexpected=sorted(unexpected),
-        mismatched=sorted((k, got, want) for k, want, got in misshaped),
-    )
 
 
 def load_model_state(
@@ -94,8 +46,8 @@ def load_model_state(
     Raises:
         CheckpointError: (strict) the message lists every bad key with both shapes.
     """
-    state = _strip_prefix(state)
-    diff = compare_state_dicts(state, model.state_dict())
+    state = strip_prefix(state)
+    diff = diff_state_dict(model.state_dict(), state)
     if diff and strict:
         raise CheckpointError(f"{source}: state does not match {type(model).__name__}: {diff.describe()}")
     bad = {k for k, _, _ in diff.mismatched}
@@ -194,19 +146,7 @@ class Checkpointer:
         if not self.is_main:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.path(name)
-        tmp = self.directory / f".{name}.pt.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with open(tmp, "xb") as f:
-                torch.save(dict(state), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return final
+        return atomic_write_with(self.path(name), lambda f: torch.save(dict(state), f), fsync=True)
 
     def load(self, name_or_path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
         """Read a checkpoint by name (``"last"``: a str without "/" or ".pt") or by path (a file, or a folder

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError
+from ..state_dicts import unwrap
 
 __all__ = [
     "init_distributed",
@@ -216,17 +217,6 @@ def all_gather_object(obj: Any) -> list[Any]:
     out: list[Any] = [None] * world
     dist.all_gather_object(out, obj)
     return out
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The bare model inside DistributedDataParallel / DataParallel / ``torch.compile`` wrappers."""
-    while True:
-        if isinstance(model, (DistributedDataParallel, nn.DataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def wrap_ddp(model: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:

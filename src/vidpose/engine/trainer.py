@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 
 from ..config import TrainConfig
 from ..errors import CheckpointError, ConfigError, TrainingInterrupted
+from ..precision import autocast_dtype
 from .checkpoint import Checkpointer, capture_rng_state, load_model_state, restore_rng_state
 from .distributed import (
     all_gather_object,
@@ -70,11 +71,6 @@ class LoaderFactory(Protocol):
     def __call__(self, epoch: int, start_batch: int) -> Iterable[Any]: ...
 
     def __len__(self) -> int: ...
-
-
-def amp_dtype(name: str) -> torch.dtype:
-    """``train.amp_dtype`` ("bfloat16" | "float16") -> the torch dtype for autocast."""
-    return torch.float16 if name == "float16" else torch.bfloat16
 
 
 def seed_everything(seed: int) -> None:
@@ -192,7 +188,7 @@ class Trainer:
         use_fp16 = cfg.amp and cfg.amp_dtype == "float16"
         if use_fp16 and self.device.type != "cuda":
             raise ConfigError(f"train.amp_dtype float16 needs CUDA (device is {self.device}); use bfloat16")
-        self.amp_dtype = amp_dtype(cfg.amp_dtype)
+        self.amp_dtype = autocast_dtype(cfg.amp_dtype)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_fp16)
 
         if isinstance(data, Dataset):

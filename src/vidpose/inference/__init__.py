@@ -7,11 +7,19 @@
 
 from __future__ import annotations
 
+from .box_sources import BoxFile, BoxSource, CallableBoxes, DetectorBoxes, GTBoxes
+from .estimator import WindowEstimator
 from .outputs import PredictionWriter, PredictSummary, predict_to_files
 from .pipeline import FrameResult, PersonResult, VideoInput, VideoPoseEstimator, open_input
 
 __all__ = [
     "VideoPoseEstimator",
+    "WindowEstimator",
+    "BoxSource",
+    "DetectorBoxes",
+    "BoxFile",
+    "GTBoxes",
+    "CallableBoxes",
     "FrameResult",
     "PersonResult",
     "VideoInput",

@@ -16,7 +16,7 @@ containing the frame.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,38 +24,38 @@ import numpy as np
 from ..data.transforms import Sample, TopdownAffine, box_to_center_scale, get_affine
 from .boxes_ops import iou_matrix, xywh_to_xyxy
 
-__all__ = ["CropBox", "CropStabilizer"]
+__all__ = ["CropBox", "CropStabilizer", "hold_crops"]
 
 
 @dataclass(frozen=True)
 class CropBox:
-    """A crop region: ``center`` (x, y) and ``scale`` (w, h) image pixels (already enlarged, aspect-fitted).
+    """A crop region: ``center`` (x, y) and ``size_wh`` (w, h) image pixels (already enlarged, aspect-fitted).
 
     Hashable, so that it can key a feature cache: two windows share features only with the very same crop.
     """
 
     center: tuple[float, float]
-    scale: tuple[float, float]
+    size_wh: tuple[float, float]
 
     @classmethod
     def from_box(
         cls, box: np.ndarray | Sequence[float], input_size: tuple[int, int], bbox_scale: float
     ) -> CropBox:
         """box [4] xywh -> the crop training would use for it (:func:`box_to_center_scale`)."""
-        center, scale = box_to_center_scale(box, input_size, bbox_scale)
-        return cls((float(center[0]), float(center[1])), (float(scale[0]), float(scale[1])))
+        center, size = box_to_center_scale(box, input_size, bbox_scale)
+        return cls((float(center[0]), float(center[1])), (float(size[0]), float(size[1])))
 
     def contains(self, box: np.ndarray | Sequence[float], margin: float) -> bool:
         """Whether box [4] xywh lies inside this crop shrunk by ``margin`` x its size on every side."""
         x, y, w, h = (float(v) for v in box)
-        (cx, cy), (sw, sh) = self.center, self.scale
+        (cx, cy), (sw, sh) = self.center, self.size_wh
         x0, x1 = cx - sw / 2 + margin * sw, cx + sw / 2 - margin * sw
         y0, y1 = cy - sh / 2 + margin * sh, cy + sh / 2 - margin * sh
         return x >= x0 and y >= y0 and x + w <= x1 and y + h <= y1
 
     def affine(self, input_size: tuple[int, int], inverse: bool = False) -> np.ndarray:
         """[2, 3] image -> input pixels (``inverse``: input -> image): the training affine, no rotation."""
-        return get_affine(self.center, self.scale, 0.0, input_size, inverse=inverse)
+        return get_affine(self.center, self.size_wh, 0.0, input_size, inverse=inverse)
 
     def warp(self, frames: list[np.ndarray], input_size: tuple[int, int]) -> np.ndarray:
         """frames: T x [h_img, w_img, 3] uint8 -> [T, H, W, 3] uint8, all cut by this crop's one affine.
@@ -67,7 +67,7 @@ class CropBox:
             frames=list(frames),
             keypoints=None,
             center=np.asarray(self.center, dtype=np.float64),
-            scale=np.asarray(self.scale, dtype=np.float64),
+            size_wh=np.asarray(self.size_wh, dtype=np.float64),
         )
         out = TopdownAffine(input_size)(sample).images
         assert out is not None
@@ -142,7 +142,7 @@ class CropStabilizer:
         return pairs
 
     def _holds(self, crop: CropBox, box: np.ndarray, own: CropBox) -> bool:
-        ratio = own.scale[0] / crop.scale[0]
+        ratio = own.size_wh[0] / crop.size_wh[0]
         return abs(ratio - 1.0) <= self.scale_tol and crop.contains(box, self.margin)
 
     def assign(self, boxes: np.ndarray, keys: Sequence[Hashable] | None = None) -> list[CropBox]:
@@ -163,3 +163,18 @@ class CropStabilizer:
             for i, (box, crop) in enumerate(zip(boxes, crops, strict=True))
         ]
         return crops
+
+
+def hold_crops(
+    frames: Iterable[tuple[np.ndarray, Sequence[Hashable] | None]],
+    input_size: tuple[int, int],
+    bbox_scale: float,
+    margin: float,
+    scale_tol: float,
+) -> list[list[tuple[tuple[float, float], tuple[float, float]]]]:
+    """The crops ``predict --share`` holds: one :class:`CropStabilizer` run over a sequence's frames in order.
+
+    frames: per frame ``(boxes [M, 4] xywh, keys [M] or None)`` -> per frame M crops ``(center (x, y), size
+    (w, h))`` (``data.crop_hold`` cuts the training and evaluation windows with them)."""
+    stabilizer = CropStabilizer(input_size, bbox_scale, margin, scale_tol)
+    return [[(c.center, c.size_wh) for c in stabilizer.assign(boxes, keys)] for boxes, keys in frames]

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from ..config import ModelConfig, ViTConfig
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
+from ..precision import PRECISION_ALIASES, autocast_dtype
 
 __all__ = [
     "PRECISIONS",
@@ -43,8 +44,8 @@ __all__ = [
     "write_bench",
 ]
 
-#: precision name -> autocast dtype (None = plain fp32)
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: the benchmark's precision names (short aliases of :data:`vidpose.precision.AMP_DTYPES`)
+PRECISIONS: tuple[str, ...] = tuple(PRECISION_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def measure_latency(
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision {precision!r} is not one of {list(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
+    dtype = autocast_dtype(precision)
     device = inputs.device
     times: list[float] = []
     with (

@@ -25,10 +25,9 @@ import torch
 from torch import nn
 
 from ..config import Config, apply_overrides, config_from_dict, config_to_dict, validate
-from ..engine.distributed import unwrap
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_bytes
-from .weights import format_state_diff
+from ..state_dicts import diff_state_dict, unwrap
 
 if TYPE_CHECKING:
     from .pose_model import PoseModel
@@ -178,8 +177,8 @@ def load_model(
         tensors = load_file(str(path), device="cpu")
     except Exception as e:  # noqa: BLE001
         raise CheckpointError(f"{path}: cannot read the weights (truncated or corrupt?): {e}") from e
-    report = format_state_diff(model.state_dict(), tensors)
-    if report is not None:
-        raise CheckpointError(f"{path}: weights do not fit the model its config describes: {report}")
+    diff = diff_state_dict(model.state_dict(), tensors)
+    if diff:
+        raise CheckpointError(f"{path}: weights do not fit the model its config describes: {diff.describe()}")
     model.load_state_dict(tensors, strict=True)  # copies cast fp16-stored weights to the model's dtype
     return LoadedModel(model.to(device).eval(), cfg)

@@ -1,1 +1,11 @@
-"""Application tasks: what a command does, composed from the library (data, models, engine)."""
+"""The application layer: each task composes data, models, the engine and evaluation / inference into one
+job a user asks for; the CLI calls only these.
+
+- :mod:`vidpose.tasks.train`: train a recipe (``vidpose train``).
+- :mod:`vidpose.tasks.evaluate`: score a model on a split (``vidpose evaluate``, validation in training).
+- :mod:`vidpose.tasks.predict`: poses of a video, folder or PoseTrack JSON into files (``vidpose predict``).
+- :mod:`vidpose.tasks.demo`: the temporal model beside the single-frame baseline (``vidpose demo``).
+- :mod:`vidpose.tasks.convert`: foreign weights into a vidpose model file (``vidpose convert``).
+
+Nothing is imported here, so that ``import vidpose.tasks.<task>`` loads only what that task needs.
+"""

@@ -11,9 +11,9 @@ import torch
 
 from vidpose.config import load_config
 from vidpose.data.synthetic import SynthConfig, generate_split
-from vidpose.engine.pose_eval import evaluate_split
-from vidpose.engine.pose_train import train
 from vidpose.models.serialization import load_model
+from vidpose.tasks.evaluate import evaluate_split
+from vidpose.tasks.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -200,10 +200,10 @@ def test_init_from_a_single_frame_checkpoint(synth_root, tmp_path):
     their zero-fusion init, so the temporal model starts out predicting exactly what the source predicts."""
     import dataclasses
 
-    from vidpose.engine.pose_train import init_from_checkpoint
     from vidpose.errors import CheckpointError
     from vidpose.models import build_model
     from vidpose.models.serialization import save_model
+    from vidpose.tasks.train import init_from_checkpoint
 
     cfg = _cfg(synth_root, tmp_path / "run")
     single_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, temporal=False))
@@ -276,7 +276,7 @@ def test_sigint_writes_last_then_resume_reports_and_repeats_the_losses(synth_roo
     import os
     import signal
 
-    import vidpose.engine.pose_train as pose_train
+    import vidpose.tasks.train as pose_train
     from vidpose.engine.hooks import HookBase
     from vidpose.errors import CheckpointError, TrainingInterrupted
 
@@ -339,7 +339,7 @@ def test_cli_sigint_prints_the_step_and_the_resume_command(synth_root, tmp_path,
     import os
     import signal
 
-    import vidpose.engine.pose_train as pose_train
+    import vidpose.tasks.train as pose_train
     from vidpose.cli import main
     from vidpose.engine.hooks import HookBase
 
@@ -364,8 +364,8 @@ def test_cli_sigint_prints_the_step_and_the_resume_command(synth_root, tmp_path,
 
 
 def test_backbone_lr_scale_leaves_the_temporal_modules_at_the_base_lr(synth_root, tmp_path):
-    from vidpose.engine.pose_train import pose_optimizer
     from vidpose.models import build_model
+    from vidpose.tasks.train import pose_optimizer
 
     cfg = _cfg(synth_root, tmp_path, "train.lr=1e-2", "train.backbone_lr_scale=0.1", "train.layer_decay=1.0")
     model = build_model(cfg.model)

@@ -25,19 +25,20 @@ from torch import nn
 from ..config import Config, config_to_dict
 from ..data.dataset import build_dataset
 from ..data.posetrack import read_sequences
+from ..engine.checkpoint import load_model_state
+from ..engine.distributed import cleanup, get_rank, init_distributed, is_main_process
+from ..engine.hooks import default_hooks
+from ..engine.optim import build_optimizer
+from ..engine.sampler import EpochLoader
+from ..engine.trainer import Trainer, seed_everything
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_text
 from ..models import build_model
+from ..models.fitting import load_backbone_and_head
 from ..models.serialization import load_model, save_model
 from ..models.vit import VIT_SIZES
-from ..models.weights import load_backbone_and_head
-from .checkpoint import load_model_state
-from .distributed import cleanup, get_rank, init_distributed, is_main_process, unwrap
-from .hooks import default_hooks
-from .optim import build_optimizer
-from .pose_eval import evaluate_split
-from .sampler import EpochLoader
-from .trainer import Trainer, seed_everything
+from ..state_dicts import unwrap
+from .evaluate import crop_holder, evaluate_split
 
 __all__ = ["train", "init_from_checkpoint", "pose_step", "pose_optimizer"]
 
@@ -206,7 +207,7 @@ def train(
         seed_everything(cfg.train.seed + get_rank())
         root = Path(cfg.data.root)
         train_sequences = read_sequences(root / cfg.data.train_ann, format=cfg.data.format)
-        dataset = build_dataset(cfg, train_sequences, train=True)
+        dataset = build_dataset(cfg, train_sequences, train=True, hold_crops=crop_holder(cfg))
         if len(dataset) == 0:
             raise ConfigError(f"{root / cfg.data.train_ann}: no training windows (no labelled persons)")
 

@@ -1,4 +1,4 @@
-"""The demo (vidpose.inference.demo, `vidpose demo`): three panels at PANEL_SCALE with the poses drawn,
+"""The demo (vidpose.tasks.demo, `vidpose demo`): three panels at PANEL_SCALE with the poses drawn,
 degraded frames marked, both models' predictions and metrics written, the printed summary, clear errors.
 
 One short clip (FRAMES frames, the demo's seed: 2 of them have a hard person) with the bundled models."""
@@ -17,8 +17,8 @@ from vidpose.cli import _register, app, main
 from vidpose.data.posetrack import read_predictions, read_sequences
 from vidpose.data.video_io import open_source
 from vidpose.errors import CheckpointError, ConfigError
-from vidpose.inference.demo import MODELS, PANEL_SCALE, TAG_COLOUR, bundled_checkpoint, run_demo
 from vidpose.inference.render import PALETTE
+from vidpose.tasks.demo import MODELS, PANEL_SCALE, TAG_COLOUR, bundled_checkpoint, run_demo
 
 FRAMES = 6
 FRAME_HW = (288, 384)  # the synthetic frames

@@ -9,6 +9,8 @@ Legend: B windows in a batch, T frames, K joints, (h, w) heatmap size.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,38 +20,46 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
-from ..codec import HeatmapCodec, flip_average, flip_images, to_image_coords
+from ..codec import HeatmapCodec
 from ..config import Config, config_to_dict
-from ..data.dataset import PoseTrackWindows, build_dataset
+from ..data.dataset import CropHolder, PoseTrackWindows, build_dataset
 from ..data.posetrack import read_sequences
 from ..data.posetrack_writer import write_predictions
 from ..data.records import Person, Sequence
 from ..data.synthetic.labels import hard_frames
+from ..engine.distributed import (
+    all_gather_object,
+    cleanup,
+    get_rank,
+    get_world_size,
+    init_distributed,
+    is_distributed,
+    is_main_process,
+)
 from ..errors import DataFormatError
 from ..evaluation import APResult, evaluate_ap, format_table
 from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
 from ..evaluation.report import table_values
-from ..fileio import atomic_write_json
-from ..skeleton import POSEVAL_NAMES, PT18
-from .trainer import amp_dtype
+from ..fileio import atomic_write_json, atomic_write_with
+from ..inference.crops import hold_crops
+from ..inference.estimator import WindowEstimator
+from ..skeleton import POSEVAL_NAMES
+from ..state_dicts import unwrap
 
-__all__ = ["EvalSummary", "predict_heatmaps", "predict_windows", "evaluate_split"]
+__all__ = [
+    "EvalSummary",
+    "predict_windows",
+    "evaluate_split",
+    "evaluate_checkpoint",
+    "checkpoint_eval_config",
+    "MODEL_DATA_FIELDS",
+]
 
 TABLE_COLUMNS = (*REPORT_COLUMNS, "Total")
 
 
-@torch.no_grad()
-def predict_heatmaps(model: nn.Module, clip: torch.Tensor, flip_test: bool) -> torch.Tensor:
-    """clip [B, T, 3, H, W] -> heatmaps [B, K, h, w]; with ``flip_test`` the average of the clip's and the
-    mirrored clip's heatmaps (mirrored back and left/right swapped by the codec's ``flip_average``)."""
-    heatmaps = model(clip)
-    if flip_test:
-        heatmaps = flip_average(heatmaps, model(flip_images(clip)), PT18.flip_permutation())
-    return heatmaps
-
-
-@torch.no_grad()
 def predict_windows(
     model: nn.Module,
     dataset: PoseTrackWindows,
@@ -58,35 +68,84 @@ def predict_windows(
     flip_test: bool,
     batch_size: int,
     device: torch.device,
-    amp: bool = False,
-    amp_dtype: torch.dtype = torch.bfloat16,
+    precision: str = "float32",
+    num_workers: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Run the model over every window of ``dataset``.
+    """Run the model over every window of ``dataset`` through the one estimator
+    (:class:`~vidpose.inference.estimator.WindowEstimator`, also behind ``vidpose predict``).
+
+    Under DDP each process runs the windows ``rank, rank + world, ...`` and the results are gathered, so
+    every process returns all windows, in window order, as one process would.
 
     Returns numpy arrays over all windows W: ``keypoints`` [W, K, 3] (x, y, joint score) in image pixels with
     joint score = heatmap maximum x box score, ``box`` [W, 4], ``box_score`` [W], ``sequence_index``,
-    ``frame_index``, ``track_id`` [W].
+    ``frame_index``, ``track_id``, ``window_index`` [W].
     """
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    was_training = model.training
-    model.eval()
+    if len(dataset) == 0:
+        raise DataFormatError("the evaluation split has no windows (no labelled persons / boxes)")
+    rank, world = get_rank(), get_world_size()
+    shard = dataset if world == 1 else Subset(dataset, range(rank, len(dataset), world))
+    loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    bare = unwrap(model)
+    was_training = bare.training
+    estimator = WindowEstimator(bare, codec, flip_test=flip_test, precision=precision)  # eval mode
     out: dict[str, list[np.ndarray]] = defaultdict(list)
     try:
         for batch in loader:
             clip = batch["clip"].to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                heatmaps = predict_heatmaps(model, clip, flip_test)
-            coords, maxvals = codec.decode(heatmaps.float())
-            coords = to_image_coords(coords, batch["inv_affine"].to(coords))
-            scores = maxvals * batch["box_score"].to(maxvals)[:, None]
-            out["keypoints"].append(torch.cat([coords, scores[..., None]], dim=-1).cpu().numpy())
-            for key in ("box", "box_score", "sequence_index", "frame_index", "track_id"):
+            out["keypoints"].append(estimator.estimate(clip, batch["inv_affine"], batch["box_score"]))
+            for key in WINDOW_KEYS[1:]:
                 out[key].append(batch[key].numpy())
     finally:
-        model.train(was_training)
-    if not out:
-        raise DataFormatError("the evaluation split has no windows (no labelled persons / boxes)")
-    return {k: np.concatenate(v) for k, v in out.items()}
+        bare.train(was_training)
+    local = {k: np.concatenate(out[k]) if out[k] else np.zeros((0,)) for k in WINDOW_KEYS}
+    if world == 1:
+        return local
+    parts = [p for p in all_gather_object(local) if len(p["window_index"])]
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in WINDOW_KEYS}
+    order = np.argsort(merged["window_index"], kind="stable")
+    return {k: v[order] for k, v in merged.items()}
+
+
+#: the per-window arrays of :func:`predict_windows`
+WINDOW_KEYS = ("keypoints", "box", "box_score", "sequence_index", "frame_index", "track_id", "window_index")
+
+
+#: Data settings that are part of the model (its input preprocessing): evaluation of a model file takes them
+#: from the file's embedded config, with ``model`` and ``codec``; the recipe gives the data and the rest.
+MODEL_DATA_FIELDS = ("frame_offsets", "bbox_scale", "mean", "std", "crop_hold")
+
+
+def _flat(data: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(data, dict):
+        return {k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}.{key}").items()}
+    return {prefix: data}
+
+
+def checkpoint_eval_config(recipe: Config, embedded: Config) -> tuple[Config, list[str]]:
+    """The config a model file is evaluated with: ``model``, ``codec`` and the model's preprocessing
+    (:data:`MODEL_DATA_FIELDS`) from the file's ``embedded`` config; data paths, boxes, workers, ``eval`` and
+    the rest from the ``recipe``. Also returns the recipe's settings that differed and were replaced."""
+    data = dataclasses.replace(recipe.data, **{k: getattr(embedded.data, k) for k in MODEL_DATA_FIELDS})
+    cfg = dataclasses.replace(recipe, model=embedded.model, codec=embedded.codec, data=data)
+    old, new = config_to_dict(recipe), config_to_dict(cfg)
+    changed = []
+    for section in ("model", "codec", "data"):
+        a, b = _flat(old[section], section), _flat(new[section], section)
+        changed += [k for k in b if a.get(k) != b[k]]
+    return cfg, changed
+
+
+def crop_holder(cfg: Config) -> CropHolder:
+    """``data.crop_hold``'s crops for :func:`~vidpose.data.dataset.build_dataset`: the crop stabiliser of
+    ``predict --share`` with the recipe's input size, ``data.bbox_scale`` and ``eval.crop_hold_*``."""
+    return functools.partial(
+        hold_crops,
+        input_size=tuple(cfg.codec.input_size),
+        bbox_scale=cfg.data.bbox_scale,
+        margin=cfg.eval.crop_hold_margin,
+        scale_tol=cfg.eval.crop_hold_scale_tol,
+    )
 
 
 def _persons_per_frame(sequences: list[Sequence], pred: dict[str, np.ndarray]) -> list[list[list[Person]]]:
@@ -141,13 +200,15 @@ class EvalSummary:
 
     Attributes:
         ap: AP on all labelled frames; ap_hard: on the frames with a ``hard`` person (synthetic data only).
-        report: the JSON-ready report; table: poseval's printed table; files: what was written.
+        report: the JSON-ready report; table: poseval's printed table; windows: the per-window predictions
+        of :func:`predict_windows`; files: what was written (by the main process only).
     """
 
     ap: APResult
     ap_hard: APResult | None
     report: dict[str, Any]
     table: str
+    windows: dict[str, np.ndarray] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     def metrics(self) -> dict[str, float]:
@@ -168,16 +229,19 @@ def evaluate_split(
     device: torch.device | str = "cpu",
     sequences: list[Sequence] | None = None,
     checkpoint: str | None = None,
+    from_checkpoint: list[str] | None = None,
 ) -> EvalSummary:
     """Evaluate ``model`` on the validation split of ``cfg.data`` with the native PoseTrack evaluator.
 
     Args:
         out_dir: where to write ``predictions/<seq>.json``, ``report.json`` and ``per_joint_ap.png``; None
-            writes nothing (validation during training).
+            writes nothing (validation during training). Under DDP every process evaluates its share of the
+            windows (:func:`predict_windows`) and gets the whole result; only the main process writes.
         boxes: "gt" or a detection file (relative to ``data.root``); None = ``data.val_boxes``.
         flip_test: None = ``eval.flip_test``.
         sequences: the GT sequences (None = read ``data.root / data.val_ann``).
-        checkpoint: recorded in the report.
+        checkpoint, from_checkpoint: recorded in the report (the model file, and the recipe settings its
+            embedded config replaced).
     """
     device = torch.device(device)
     t0 = time.perf_counter()
@@ -186,7 +250,7 @@ def evaluate_split(
     flip = cfg.eval.flip_test if flip_test is None else flip_test
     if sequences is None:
         sequences = read_sequences(Path(cfg.data.root) / cfg.data.val_ann, format=cfg.data.format)
-    dataset = build_dataset(cfg, sequences, train=False)
+    dataset = build_dataset(cfg, sequences, train=False, hold_crops=crop_holder(cfg))
     codec = HeatmapCodec(cfg.codec)
     pred = predict_windows(
         model,
@@ -195,8 +259,8 @@ def evaluate_split(
         flip_test=flip,
         batch_size=cfg.eval.batch_size,
         device=device,
-        amp=cfg.train.amp,
-        amp_dtype=amp_dtype(cfg.train.amp_dtype),
+        precision=cfg.eval.precision,
+        num_workers=cfg.data.num_workers,
     )
     grouped = _persons_per_frame(sequences, pred)
     pred_seqs = [
@@ -212,7 +276,7 @@ def evaluate_split(
     mode = "pt21" if cfg.data.format == "pt21" else "pt18"
     ap = evaluate_ap(sequences, pred_seqs, mode=mode)
 
-    hard = [hard_frames(s.source) for s in sequences]
+    hard = [hard_frames(s) for s in sequences]
     ap_hard = None
     if all(h is not None for h in hard) and any(hard):
         keep = [(s, p, h) for s, p, h in zip(sequences, pred_seqs, hard, strict=True) if h]
@@ -222,8 +286,10 @@ def evaluate_split(
     report: dict[str, Any] = {
         "config": cfg.name,
         "checkpoint": checkpoint,
+        "from_checkpoint": list(from_checkpoint or []),
         "boxes": cfg.data.val_boxes,
         "flip_test": flip,
+        "precision": cfg.eval.precision,
         "key_frame": cfg.data.key_frame,
         "readout": getattr(model, "readout", "fused"),
         "mode": mode,
@@ -236,8 +302,8 @@ def evaluate_split(
         report["ap_hard"] = _ap_dict(ap_hard)
         report["hard_frames"] = int(sum(len(h) for h in hard if h))
     table = format_table(ap)
-    summary = EvalSummary(ap=ap, ap_hard=ap_hard, report=report, table=table)
-    if out_dir is not None:
+    summary = EvalSummary(ap=ap, ap_hard=ap_hard, report=report, table=table, windows=pred)
+    if out_dir is not None and is_main_process():
         out_dir = Path(out_dir)
         for s, persons in zip(sequences, grouped, strict=True):
             summary.files.append(write_predictions(s, persons, out_dir / "predictions"))
@@ -247,9 +313,46 @@ def evaluate_split(
     return summary
 
 
-def _replace_data(cfg: Config, **changes: Any) -> Config:
-    import dataclasses
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    cfg: Config,
+    *,
+    out_dir: str | Path | None = None,
+    boxes: str | None = None,
+    flip_test: bool | None = None,
+    device: torch.device | str = "cpu",
+    readout: str = "fused",
+) -> EvalSummary:
+    """:func:`evaluate_split` of the model in the vidpose model file ``checkpoint``, with the model, codec and
+    preprocessing of the file's embedded config and the data and evaluation settings of ``cfg``
+    (:func:`checkpoint_eval_config`; the replaced recipe settings are listed in the report under
+    ``from_checkpoint``). ``readout``: "fused", or "motion" for the motion branch's own head (a diagnostic).
+    Under torchrun the processes share the windows (joined here, left at the end)."""
+    from ..models.serialization import load_model
 
+    joined = not is_distributed()
+    device = init_distributed(str(device))
+    try:
+        model, embedded = load_model(checkpoint, device=device)
+        model.readout = readout
+        eval_cfg, replaced = checkpoint_eval_config(cfg, embedded)
+        summary = evaluate_split(
+            model,
+            eval_cfg,
+            out_dir=out_dir,
+            boxes=boxes,
+            flip_test=flip_test,
+            device=device,
+            checkpoint=str(checkpoint),
+            from_checkpoint=replaced,
+        )
+    finally:
+        if joined:
+            cleanup()
+    return summary
+
+
+def _replace_data(cfg: Config, **changes: Any) -> Config:
     return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **changes))
 
 
@@ -280,9 +383,7 @@ def plot_per_joint_ap(report: dict[str, Any], path: Path) -> Path:
     )
     ax.legend(loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return atomic_write_with(path, lambda f: fig.savefig(f, format="png"))
+    finally:
+        plt.close(fig)

@@ -40,9 +40,9 @@ from ..data.video_io import VideoWriter
 from ..errors import CheckpointError, ConfigError
 from ..evaluation import evaluate_ap, evaluate_folders, format_table, write_poseval_json
 from ..fileio import atomic_write_json, atomic_write_text
-from .outputs import PredictionWriter
-from .pipeline import FrameResult, VideoPoseEstimator
-from .render import draw_poses, mark_frame, scale_poses, titled_panels, upscale_frame
+from ..inference.outputs import PredictionWriter
+from ..inference.pipeline import FrameResult, VideoPoseEstimator
+from ..inference.render import draw_poses, mark_frame, scale_poses, titled_panels, upscale_frame
 
 __all__ = [
     "DEMO_SYNTH",
@@ -129,7 +129,7 @@ def _degradations(sequence: Sequence, hard_occlusion: float) -> dict[int, str]:
     A hard person more than ``hard_occlusion`` hidden counts as occluded, any other hard person is hard
     because of its blur (the generator's two criteria)."""
     tags: dict[int, str] = {}
-    for frame, persons in (person_labels(sequence.source) or {}).items():
+    for frame, persons in (person_labels(sequence) or {}).items():
         kinds = {
             "occluded" if occlusion > hard_occlusion else "blurred" for hard, occlusion in persons if hard
         }
