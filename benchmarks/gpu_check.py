@@ -76,8 +76,8 @@ def check_equality(work: Path, official: dict, reference) -> str:  # noqa: ANN00
     from vidpose.config import load_config
     from vidpose.data.dataset import build_dataset
     from vidpose.data.posetrack import read_sequences
-    from vidpose.engine.pose_train import init_from_checkpoint
     from vidpose.models import build_model
+    from vidpose.tasks.train import init_from_checkpoint
 
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False

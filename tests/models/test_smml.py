@@ -11,7 +11,6 @@ import torch
 
 from vidpose.config import SMMLConfig
 from vidpose.errors import ConfigError
-from vidpose.inference.demo import bundled_checkpoint
 from vidpose.models.blocks import Attention, CrossAttention
 from vidpose.models.serialization import load_model
 from vidpose.models.smml import FUSIONS as FUSION_CLASSES
@@ -23,6 +22,7 @@ from vidpose.models.smml import (
     SumFusion,
     build_fusion,
 )
+from vidpose.tasks.demo import bundled_checkpoint
 
 GRID = (4, 3)
 C = 32

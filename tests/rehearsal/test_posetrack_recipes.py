@@ -33,8 +33,8 @@ import official_vitpose
 from vidpose.config import load_config
 from vidpose.data.dataset import build_dataset
 from vidpose.data.posetrack import read_sequences
-from vidpose.engine.pose_train import init_from_checkpoint
 from vidpose.models import build_model
+from vidpose.tasks.train import init_from_checkpoint
 
 pytestmark = pytest.mark.rehearsal
 

@@ -246,10 +246,10 @@ def test_init_from_compares_heads_as_built(tmp_path):
     heads are still refused."""
     import dataclasses
 
-    from vidpose.engine.pose_train import init_from_checkpoint
     from vidpose.errors import CheckpointError
     from vidpose.models import build_model
     from vidpose.models.serialization import save_model
+    from vidpose.tasks.train import init_from_checkpoint
 
     recipe = load_config(REPO / "configs" / "synthetic_nano.yaml")
     vit = dataclasses.replace(recipe.model.vit, size="nano", embed_dim=None, depth=None, num_heads=None)
@@ -377,8 +377,8 @@ def test_backbone_lr_scale_leaves_the_temporal_modules_at_the_base_lr(synth_root
 
 
 def test_fusion_lr_scale_multiplies_only_the_fusion_scale_and_gate(synth_root, tmp_path):
-    from vidpose.engine.pose_train import pose_optimizer
     from vidpose.models import build_model
+    from vidpose.tasks.train import pose_optimizer
 
     cfg = _cfg(synth_root, tmp_path, "train.lr=1e-3", "train.fusion_lr_scale=20", "train.layer_decay=1.0")
     model = build_model(cfg.model)

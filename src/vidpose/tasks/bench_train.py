@@ -140,7 +140,7 @@ def _synchronize(device: torch.device) -> None:
 
 def _saved_bytes(model: torch.nn.Module, batch: dict[str, Tensor], cfg: Config, device: torch.device) -> int:
     """Bytes autograd keeps for backward after one training forward (each storage once)."""
-    from ..engine.pose_train import pose_step
+    from .train import pose_step
 
     seen: dict[tuple[int, torch.device], int] = {}
 
@@ -170,8 +170,8 @@ def count_train_flops(cfg: Config, batch: dict[str, Tensor]) -> int:
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..engine.pose_train import pose_step
     from ..models import build_model
+    from .train import pose_step
 
     cfg = _variant(cfg, "fp32", False, batch["clip"].shape[0], "cpu")
     model = build_model(cfg.model).train()
@@ -248,10 +248,10 @@ def _bench_variant(
     peak_tflops: dict[str, float] | None,
     device_name: str,
 ) -> TrainBenchRow:
-    from ..engine.pose_train import pose_optimizer, pose_step
     from ..engine.trainer import Trainer
     from ..models import build_model
     from ..models.profile import count_params
+    from .train import pose_optimizer, pose_step
 
     vcfg = _variant(cfg, precision, ckpt, batch, str(dev))
     torch.manual_seed(vcfg.train.seed)
