@@ -443,6 +443,21 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
             f"| {_mean_std([e['clean']['ms_per_window'] for e in es if 'clean' in e])} "
             f"| {np.mean(gam) if gam else float('nan'):.3f} |"
         )
+    paired = {}  # full - baseline per seed (same data order, augmentation and corruption draws)
+    for cond, key in (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"), ("neighbour", "ap")):
+        pairs = [(data.get(run_name(MAIN2[0], s)), data.get(run_name(MAIN2[1], s))) for s in SEEDS]
+        paired[(cond, key)] = [
+            a[cond][key]["Total"] - b[cond][key]["Total"]
+            for a, b in pairs
+            if a and b and cond in a and cond in b and a[cond][key] and b[cond][key]
+        ]
+    if paired[("clean", "ap")]:
+        cells = " | ".join(
+            _mean_std(paired[k]).replace("nan", "")
+            for k in (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"), ("neighbour", "ap"))
+        )
+        n = len(paired[("clean", "ap")])
+        lines.append(f"| full - baseline, paired by seed | {n} | {cells} | | | | |")
     full0 = data.get("robust_full_s0")
     if full0 is not None and "clean_motion" in full0:
         lines.append(

@@ -291,12 +291,13 @@ def test_sigint_writes_last_then_resume_reports_and_repeats_the_losses(synth_roo
 
     real_hooks = pose_train.default_hooks
     monkeypatch.setattr(pose_train, "default_hooks", lambda *a, **k: [*real_hooks(*a, **k), CtrlC()])
+    before = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN under nohup
     with pytest.raises(TrainingInterrupted) as info:
         train(_cfg(synth_root, run, *common), progress=False, evaluate=False)
     assert info.value.step == 2 and info.value.total_steps == 6
     assert info.value.checkpoint == str(run / "last.pt")
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGINT) is before  # restored
     monkeypatch.setattr(pose_train, "default_hooks", real_hooks)
 
     lines: list[str] = []
