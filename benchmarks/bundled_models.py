@@ -1,10 +1,10 @@
-"""Make the two bundled models from the synthetic protocol's round-2 seed-0 runs and measure them both ways.
+"""Make the two bundled models from the synthetic protocol's seed-0 runs and measure them both ways.
 
     python benchmarks/bundled_models.py
 
-1. ``runs/synthetic_stage2_robust/robust_full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors``
-   and ``robust_single_frame_s0`` -> ``synthetic_single_frame.safetensors``
-   (``benchmarks/synthetic_protocol.py --round 2``), weights stored in fp16 (read back as fp32).
+1. ``runs/synthetic_stage2/full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors`` and
+   ``single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
+   fp32).
 2. Each bundled file is scored on the protocol's held-out test split (seed 20261201, GT boxes, flip test) by
    ``vidpose evaluate`` and by ``vidpose predict --boxes gt`` on every test sequence followed by
    ``vidpose eval-posetrack``: the two roads must agree (to 0.5 AP).
@@ -22,11 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "vidpose" / "assets"
-RUNS = {
-    "temporal": "runs/synthetic_stage2_robust/robust_full_s0",
-    "single_frame": "runs/synthetic_stage2_robust/robust_single_frame_s0",
-}
-TEST = REPO / "data" / "synth_v2" / "test" / "annotations"
+RUNS = {"temporal": "runs/synthetic_stage2/full_s0", "single_frame": "runs/synthetic_stage2/single_frame_s0"}
+TEST = REPO / "data" / "synth_big" / "test" / "annotations"
 OUT = REPO / "runs" / "bundled"
 
 
@@ -51,8 +48,8 @@ def main() -> None:
     lines = [
         "# The bundled models",
         "",
-        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's round-2 seed-0 runs; "
-        "scored on the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
+        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's seed-0 runs; scored on "
+        "the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
         "",
         "| model | file | size MB | `vidpose evaluate` AP | AP hard "
         "| `predict --boxes gt` + `eval-posetrack` AP | difference | predict s |",
