@@ -145,6 +145,18 @@ def _report(run: Path, condition: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _write_results(stem: str, lines: list[str], data: dict, wall: dict[str, float]) -> None:
+    """The table (with this invocation's wall time per phase) as ``RESULTS/stem.md``, the numbers as
+    ``stem.json``."""
+    from vidpose.fileio import atomic_write_json, atomic_write_text
+
+    lines = [*lines, "", "Wall time of this invocation per phase (minutes): "
+             + ", ".join(f"{k} {v:.1f}" for k, v in wall.items())]  # fmt: skip
+    atomic_write_text(RESULTS / f"{stem}.md", "\n".join(lines) + "\n")
+    atomic_write_json(RESULTS / f"{stem}.json", data, indent=2)
+    print("\n".join(lines))
+
+
 def _mean_std(values: list[float]) -> str:
     if not values:
         return "not run"
@@ -272,13 +284,7 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
             f"| {entry['black']['ap']['Total'] if 'black' in entry else float('nan'):.1f} "
             f"| {entry['train']['s_per_step']:.2f} | {gamma:.4f} |"
         )
-    lines += ["", "Wall time of this invocation per phase (minutes): "
-              + ", ".join(f"{k} {v:.1f}" for k, v in wall.items())]  # fmt: skip
-    from vidpose.fileio import atomic_write_json, atomic_write_text
-
-    atomic_write_text(RESULTS / "synthetic-protocol-cpu2.md", "\n".join(lines) + "\n")
-    atomic_write_json(RESULTS / "synthetic-protocol-cpu2.json", data, indent=2)
-    print("\n".join(lines))
+    _write_results("synthetic-protocol-cpu2", lines, data, wall)
 
 
 # ------------------------------------------------------------------------------------------------ round 2
@@ -485,13 +491,7 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
             f"| {variant} | `{' '.join(overrides) or '(none)'}` | {_cell(e, 'clean') or 'not run'} "
             f"| {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} | {cost} | {gamma} |"
         )
-    lines += ["", "Wall time of this invocation per phase (minutes): "
-              + ", ".join(f"{k} {v:.1f}" for k, v in wall.items())]  # fmt: skip
-    from vidpose.fileio import atomic_write_json, atomic_write_text
-
-    atomic_write_text(RESULTS / "synthetic-protocol-round2-cpu2.md", "\n".join(lines) + "\n")
-    atomic_write_json(RESULTS / "synthetic-protocol-round2-cpu2.json", data, indent=2)
-    print("\n".join(lines))
+    _write_results("synthetic-protocol-round2-cpu2", lines, data, wall)
 
 
 def main() -> None:
