@@ -47,6 +47,7 @@ def test_every_variant_is_timed_and_checkpointing_saves_activations():
         assert r.step_ms > 0 and r.windows_per_s == pytest.approx(2 / (r.step_ms / 1e3))
         assert r.peak_mb is None and r.mfu is None  # CPU: no resettable peak, no peak FLOP/s
         assert r.activation_mb_per_window > 0 and r.params > 0 and r.gflops_per_window == 1.0
+        assert r.repeats == 1  # timed steps: warmup + repeats in all, not the recipe's 12 epochs of them
     by = {(r.precision, r.grad_checkpointing): r for r in rows}
     assert by["fp32", True].activation_mb_per_window < by["fp32", False].activation_mb_per_window
     table = format_train_bench_markdown(rows)

@@ -257,7 +257,10 @@ def _bench_variant(
     torch.manual_seed(vcfg.train.seed)
     model = build_model(vcfg.model)
     with tempfile.TemporaryDirectory() as out_dir:
-        vcfg = dataclasses.replace(vcfg, train=dataclasses.replace(vcfg.train, out_dir=out_dir))
+        # warmup + repeats steps in all: one epoch of the random source (the recipe's epochs would repeat it)
+        steps = warmup + repeats
+        train = dataclasses.replace(vcfg.train, out_dir=out_dir, max_steps=steps, ckpt_every_steps=0)
+        vcfg = dataclasses.replace(vcfg, train=train)
         timer = _timer_hook(warmup)
         trainer = Trainer(
             model,
@@ -289,7 +292,7 @@ def _bench_variant(
         peak_mb=peak,
         gflops_per_window=flops_per_window / 1e9,
         mfu=mfu,
-        repeats=repeats,
+        repeats=len(times),
     )
     del trainer, model
     if dev.type == "cuda":
