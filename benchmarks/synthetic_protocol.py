@@ -145,6 +145,21 @@ def _report(run: Path, condition: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _conditions(run: Path, conditions: tuple[str, ...]) -> dict[str, dict]:
+    """condition -> AP table, hard-subset table, per-joint AP and ms per window, for the evaluated ones."""
+    out = {}
+    for cond in conditions:
+        rep = _report(run, cond)
+        if rep is not None:
+            out[cond] = {
+                "ap": rep["ap"]["table"],
+                "ap_hard": rep.get("ap_hard", {}).get("table"),
+                "per_joint": rep["ap"]["per_joint"],
+                "ms_per_window": 1000.0 * rep["seconds"] / max(rep["windows"], 1),
+            }
+    return out
+
+
 def _write_results(stem: str, lines: list[str], data: dict, wall: dict[str, float]) -> None:
     """The table (with this invocation's wall time per phase) as ``RESULTS/stem.md``, the numbers as
     ``stem.json``."""
@@ -175,15 +190,7 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
             continue
         entry = {"variant": variant, "seed": seed, "train": train_stats(run), "fusion": fusion_stats(run)}
         entry["train"].pop("evals")
-        for cond in ("clean", *PROBES):
-            rep = _report(run, cond)
-            if rep is not None:
-                entry[cond] = {
-                    "ap": rep["ap"]["table"],
-                    "ap_hard": rep.get("ap_hard", {}).get("table"),
-                    "per_joint": rep["ap"]["per_joint"],
-                    "ms_per_window": 1000.0 * rep["seconds"] / max(rep["windows"], 1),
-                }
+        entry |= _conditions(run, ("clean", *PROBES))
         data["runs"][run_name(variant, seed)] = entry
         shutil.copyfile(REPO / run / "log.jsonl", logs / f"{run_name(variant, seed)}.jsonl")
     shutil.copyfile(REPO / STAGE1_DIR / "log.jsonl", logs / "stage1_pretrain.jsonl")
@@ -383,16 +390,7 @@ def _entry(run: Path) -> dict | None:
         return None
     entry: dict = {"train": train_stats(run), "fusion": fusion_stats(run)}
     entry["val_curve"] = [(r["step"], r["eval/ap"]) for r in entry["train"].pop("evals")]
-    for cond in ("clean", *PROBES, "clean_motion", "black_motion"):
-        rep = _report(run, cond)
-        if rep is not None:
-            entry[cond] = {
-                "ap": rep["ap"]["table"],
-                "ap_hard": rep.get("ap_hard", {}).get("table"),
-                "per_joint": rep["ap"]["per_joint"],
-                "ms_per_window": 1000.0 * rep["seconds"] / max(rep["windows"], 1),
-            }
-    return entry
+    return entry | _conditions(run, ("clean", *PROBES, "clean_motion", "black_motion"))
 
 
 def _cell(entry: dict | None, cond: str, key: str = "ap", col: str = "Total") -> str:
