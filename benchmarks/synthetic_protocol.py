@@ -10,8 +10,12 @@ until everything is there; ``--only NAME`` restricts stage 2 to some runs. Stage
 ``vidpose train`` process, go ``--jobs`` at a time with ``2 // jobs`` torch threads each (small models scale
 poorly over threads, so two one-thread runs finish sooner than two two-thread runs in a row).
 
-Outputs: ``benchmarks/results/synthetic-protocol-cpu2.md`` (the tables), ``...json`` (every number) and
-the raw training logs under ``benchmarks/results/synthetic_protocol/``.
+``--round 2`` and ``--round 3`` are the later fine-tuning rounds (key-frame corruptions and a fusion lr
+factor; then the same for 400 steps with held crops), each from round 1's single-frame model.
+
+Outputs: ``benchmarks/results/synthetic-protocol-cpu2.md`` (round 1's tables), ``...json`` (every number),
+``synthetic-protocol-round{2,3}-cpu2.{md,json}`` and the raw training logs under
+``benchmarks/results/synthetic_protocol*/``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -294,26 +299,82 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
     _write_results("synthetic-protocol-cpu2", lines, data, wall)
 
 
-# ------------------------------------------------------------------------------------------------ round 2
-# The second round (``--round 2``) acts on what the first found: the fusion stayed at identity while the
-# motion head alone knew the pose of a black key frame. Stage 2 "robust" (stage2_robust.yaml) adds key-frame
-# corruptions and a fusion lr factor; every run starts from round 1's single-frame seed-0 model (fp16, what
-# round 1 bundled). The seed-0 runs of the two main variants are the bundled models.
+# ------------------------------------------------------------------------------------------------ rounds 2, 3
+# Round 2 (``--round 2``) acts on what the first found: the fusion stayed at identity while the motion head
+# alone knew the pose of a black key frame. Stage 2 "robust" (stage2_robust.yaml) adds key-frame corruptions
+# and a fusion lr factor. Round 3 (``--round 3``, stage2_long.yaml) trains that recipe 400 steps instead of
+# 150, with held crops (``data.crop_hold``), because the motion head alone was still improving when round 2
+# stopped. Every run of both rounds starts from round 1's single-frame seed-0 model (fp16, what round 1
+# bundled; the same bytes as ``src/vidpose/assets/synthetic_single_frame.safetensors``).
 ROOT2 = Path("data/synth_v2")
 SPLITS2 = [("train", 300, 0), ("val", 12, 0), ("test", 12, 20261201)]
 INIT2 = Path("runs/synthetic_v2_init/model.safetensors")
-ROBUST = "configs/synthetic/stage2_robust.yaml"
-ROBUST_DIR = Path("runs/synthetic_stage2_robust")
 NO_CORRUPT = tuple(f"data.augment.key_frame_{k}_prob=0" for k in ("occlude", "blur", "drop"))
-#: Round-2 stage-2 variants: name -> dotted overrides of the robust recipe.
-VARIANTS2: dict[str, tuple[str, ...]] = {
-    "robust_full": (),
-    "robust_single_frame": ("model.temporal=false",),
-    "robust_no_corrupt": NO_CORRUPT,
-    "robust_fusion_lr1": ("train.fusion_lr_scale=1",),
-    "plain_single_frame": ("model.temporal=false", *NO_CORRUPT),
-}
-MAIN2 = ("robust_full", "robust_single_frame")
+
+
+@dataclass(frozen=True)
+class Round:
+    """One fine-tuning round from ``INIT2``: its recipe, variants (name -> dotted overrides; the first two
+    are the full model and its single-frame baseline, run with every seed) and where it writes."""
+
+    number: int
+    title: str
+    recipe: str
+    out_dir: Path
+    variants: dict[str, tuple[str, ...]]
+    #: (variant, seed) in the order the runs are worth having (an interrupted protocol keeps the first ones)
+    order: tuple[tuple[str, int], ...]
+    #: variants that also get the key-frame corruption probe
+    probed: tuple[str, ...]
+    recipe_line: str
+
+    @property
+    def main(self) -> tuple[str, str]:
+        full, single = list(self.variants)[:2]
+        return full, single
+
+    @property
+    def stem(self) -> str:
+        return f"synthetic-protocol-round{self.number}-cpu2"
+
+    @property
+    def logs(self) -> Path:
+        return RESULTS / f"synthetic_protocol_round{self.number}"
+
+
+_MAIN_ORDER = ((0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (1, 2))  # (index into the main pair, seed)
+ROUND2 = Round(
+    number=2,
+    title="Synthetic protocol, round 2: key-frame corruptions and a fusion lr factor",
+    recipe="configs/synthetic/stage2_robust.yaml",
+    out_dir=Path("runs/synthetic_stage2_robust"),
+    variants={
+        "robust_full": (),
+        "robust_single_frame": ("model.temporal=false",),
+        "robust_no_corrupt": NO_CORRUPT,
+        "robust_fusion_lr1": ("train.fusion_lr_scale=1",),
+        "plain_single_frame": ("model.temporal=false", *NO_CORRUPT),
+    },
+    order=(
+        *((("robust_full", "robust_single_frame")[i], s) for i, s in _MAIN_ORDER),
+        ("robust_no_corrupt", 0),
+        ("plain_single_frame", 0),
+        ("robust_fusion_lr1", 0),
+    ),  # fmt: skip
+    probed=("robust_full", "robust_single_frame", "robust_no_corrupt"),
+    recipe_line="`configs/synthetic/stage2_robust.yaml`, 150 steps, batch 16",
+)
+ROUND3 = Round(
+    number=3,
+    title="Synthetic protocol, round 3: round 2's recipe, 400 steps, held crops",
+    recipe="configs/synthetic/stage2_long.yaml",
+    out_dir=Path("runs/synthetic_stage2_long"),
+    variants={"long_full": (), "long_single_frame": ("model.temporal=false",)},
+    order=tuple((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER),
+    probed=("long_full", "long_single_frame"),
+    recipe_line="`configs/synthetic/stage2_long.yaml`, 400 steps, batch 16, `data.crop_hold`",
+)
+ROUNDS = {2: ROUND2, 3: ROUND3}
 
 
 def make_data2() -> None:
@@ -333,7 +394,7 @@ def make_init2() -> None:
 
     source = REPO / STAGE2_DIR / run_name("single_frame", 0) / "model_last.safetensors"
     if not source.is_file():
-        raise SystemExit(f"{source}: missing; round 2 starts from round 1's single-frame run (--round 1)")
+        raise SystemExit(f"{source}: missing; rounds 2 and 3 start from round 1's single-frame run")
     model, cfg = load_model(source)
     (REPO / INIT2).parent.mkdir(parents=True, exist_ok=True)
     save_model(model, cfg, REPO / INIT2, storage_dtype=torch.float16)
@@ -346,40 +407,41 @@ def train_run(recipe: str, out: Path, overrides: tuple[str, ...], threads: int) 
     return _run(cmd, REPO / out / "stdout.log", threads)
 
 
-def round2_jobs(only: list[str] | None) -> list[tuple[str, tuple[str, ...], Path, tuple[str, ...]]]:
-    """(name, overrides, out_dir, probes) of every round-2 stage-2 run, in the order they are worth having."""
+Job = tuple[str, tuple[str, ...], Path, tuple[str, ...]]
+
+
+def round_jobs(rnd: Round, only: list[str] | None) -> list[Job]:
+    """(name, overrides, out_dir, probes) of every stage-2 run of a round, in ``rnd.order``."""
     jobs = []
-    order = [("robust_full", 0), ("robust_single_frame", 0), ("robust_single_frame", 1), ("robust_full", 1)]
-    order += [("robust_full", 2), ("robust_single_frame", 2), ("robust_no_corrupt", 0)]
-    order += [("plain_single_frame", 0), ("robust_fusion_lr1", 0)]
-    for variant, seed in order:
+    for variant, seed in rnd.order:
         name = run_name(variant, seed)
         if only and variant not in only and name not in only:
             continue
-        probes = PROBES if variant in MAIN2 or variant == "robust_no_corrupt" else ()
-        jobs.append((name, (*VARIANTS2[variant], f"train.seed={seed}"), ROBUST_DIR / name, probes))
+        probes = PROBES if variant in rnd.probed else ()
+        jobs.append((name, (*rnd.variants[variant], f"train.seed={seed}"), rnd.out_dir / name, probes))
     return jobs
 
 
-def run_round2(args: argparse.Namespace, threads: int) -> dict[str, float]:
+def run_round(rnd: Round, args: argparse.Namespace, threads: int) -> dict[str, float]:
     wall: dict[str, float] = {}
     t = time.time()
     make_data2()
     make_init2()
     wall["data + init"] = (time.time() - t) / 60
     t = time.time()
+    full_s0 = run_name(rnd.main[0], 0)
 
     def job(name: str, overrides: tuple[str, ...], out: Path, probes: tuple[str, ...]) -> None:
-        if not train_run(ROBUST, out, overrides, threads):
+        if not train_run(rnd.recipe, out, overrides, threads):
             return
         for cond in ("clean", *probes):
             evaluate(out, cond, threads)
-        if name == "robust_full_s0":  # what the motion branch knows by itself
+        if name == full_s0:  # what the motion branch knows by itself
             for cond in ("clean", "black"):
                 evaluate(out, cond, threads, readout="motion")
 
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda j: job(*j), round2_jobs(args.only)))
+        list(pool.map(lambda j: job(*j), round_jobs(rnd, args.only)))
     wall["stage 2 + evaluation"] = (time.time() - t) / 60
     return wall
 
@@ -399,16 +461,16 @@ def _cell(entry: dict | None, cond: str, key: str = "ap", col: str = "Total") ->
     return f"{entry[cond][key][col]:.1f}"
 
 
-def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
-    logs = RESULTS / "synthetic_protocol_round2"
-    logs.mkdir(parents=True, exist_ok=True)
-    runs = {name: out for name, _, out, _ in round2_jobs(None)}
+def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, float]) -> None:
+    rnd.logs.mkdir(parents=True, exist_ok=True)
+    runs = {name: out for name, _, out, _ in round_jobs(rnd, None)}
     data: dict = {}
     for name, run in runs.items():
         entry = _entry(run)
         if entry is not None:
             data[name] = entry
-            shutil.copyfile(REPO / run / "log.jsonl", logs / f"{name}.jsonl")
+            shutil.copyfile(REPO / run / "log.jsonl", rnd.logs / f"{name}.jsonl")
+    full, single = rnd.main
 
     def seeds(variant: str) -> list[dict]:
         return [data[run_name(variant, s)] for s in SEEDS if run_name(variant, s) in data]
@@ -418,17 +480,17 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
         return _mean_std(vals)
 
     lines = [
-        "# Synthetic protocol, round 2: key-frame corruptions and a fusion lr factor",
+        f"# {rnd.title}",
         "",
         f"- machine: {platform.machine()} CPU, 2 cores shared with other work; torch threads per run: "
         f"{max(2 // args.jobs, 1)}; made by "
-        f"`python benchmarks/synthetic_protocol.py --round 2 --jobs {args.jobs}`",
+        f"`python benchmarks/synthetic_protocol.py --round {rnd.number} --jobs {args.jobs}`",
         "- data: `data/synth_v2`, train 300 clips (seed 0; the first 249 are round 1's), test 12 clips (seed "
         "20261201, never trained or selected on); GT boxes; no flip test; hard = frames with a person > 40 % "
         "occluded or strongly blurred",
-        "- stage 2 (`configs/synthetic/stage2_robust.yaml`, 150 steps, batch 16): every run starts from "
-        "round 1's single-frame model (`runs/synthetic_v2_init`); variants are dotted overrides "
-        "(`VARIANTS2` in the script); the last checkpoint is evaluated (no selection)",
+        f"- stage 2 ({rnd.recipe_line}): every run starts from round 1's single-frame model "
+        "(`runs/synthetic_v2_init`); variants are dotted overrides (`ROUND"
+        f"{rnd.number}` in the script); the last checkpoint is evaluated (no selection)",
         "",
         "## Full model vs single-frame baseline, same recipe (mean ± sample std over seeds 0, 1, 2)",
         "",
@@ -436,7 +498,7 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
         "| train min | infer ms/window | mean abs gamma |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for variant in MAIN2:
+    for variant in rnd.main:
         es = seeds(variant)
         gam = [e["fusion"]["gamma_abs_mean"] for e in es if e["fusion"]]
         lines.append(
@@ -449,7 +511,7 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
         )
     paired = {}  # full - baseline per seed (same data order, augmentation and corruption draws)
     for cond, key in (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"), ("neighbour", "ap")):
-        pairs = [(data.get(run_name(MAIN2[0], s)), data.get(run_name(MAIN2[1], s))) for s in SEEDS]
+        pairs = [(data.get(run_name(full, s)), data.get(run_name(single, s))) for s in SEEDS]
         paired[(cond, key)] = [
             a[cond][key]["Total"] - b[cond][key]["Total"]
             for a, b in pairs
@@ -462,26 +524,26 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
         )
         n = len(paired[("clean", "ap")])
         lines.append(f"| full - baseline, paired by seed | {n} | {cells} | | | | |")
-    full0 = data.get("robust_full_s0")
+    full0 = data.get(run_name(full, 0))
     if full0 is not None and "clean_motion" in full0:
         lines.append(
-            f"| robust_full s0, motion head alone (diagnostic) | 1 | {_cell(full0, 'clean_motion')} "
+            f"| {full} s0, motion head alone (diagnostic) | 1 | {_cell(full0, 'clean_motion')} "
             f"| {_cell(full0, 'clean_motion', 'ap_hard')} | {_cell(full0, 'black_motion')} | | | | | |"
         )
     lines += ["", "## Per-joint AP, all frames (mean over seeds)", ""]
     lines.append("| model | " + " | ".join(COLUMNS) + " |")
     lines.append("|---" * (len(COLUMNS) + 1) + "|")
-    for variant in MAIN2:
+    for variant in rnd.main:
         lines.append(f"| {variant} | " + " | ".join(stat(variant, "clean", "ap", c) for c in COLUMNS) + " |")
     lines += [
         "",
         "## Variants (seed 0)",
         "",
-        "| run | overrides of the robust recipe | AP all | AP hard | AP key frame black | train s/step "
+        "| run | overrides of the round's recipe | AP all | AP hard | AP key frame black | train s/step "
         "| mean abs gamma |",
         "|---|---|---|---|---|---|---|",
     ]
-    for variant, overrides in VARIANTS2.items():
+    for variant, overrides in rnd.variants.items():
         e = data.get(run_name(variant, 0))
         gamma = f"{e['fusion']['gamma_abs_mean']:.3f}" if e and e["fusion"] else ""
         cost = f"{e['train']['s_per_step']:.2f}" if e else ""
@@ -489,7 +551,7 @@ def write_tables2(args: argparse.Namespace, wall: dict[str, float]) -> None:
             f"| {variant} | `{' '.join(overrides) or '(none)'}` | {_cell(e, 'clean') or 'not run'} "
             f"| {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} | {cost} | {gamma} |"
         )
-    _write_results("synthetic-protocol-round2-cpu2", lines, data, wall)
+    _write_results(rnd.stem, lines, data, wall)
 
 
 def main() -> None:
@@ -498,13 +560,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override stage 2's train.max_steps")
     parser.add_argument("--only", nargs="*", default=None, help="stage-2 variants or runs to train/evaluate")
     parser.add_argument("--tables-only", action="store_true", help="rewrite the tables from what exists")
-    parser.add_argument("--round", choices=("1", "2", "all"), default="all", help="protocol round(s) to run")
+    parser.add_argument(
+        "--round", choices=("1", "2", "3", "all"), default="all", help="protocol round(s) to run"
+    )
     args = parser.parse_args()
     threads = max(2 // args.jobs, 1)
     if args.round in ("1", "all"):
         run_round1(args, threads)
-    if args.round in ("2", "all"):
-        write_tables2(args, {} if args.tables_only else run_round2(args, threads))
+    for number, rnd in ROUNDS.items():
+        if args.round in (str(number), "all"):
+            write_round_tables(rnd, args, {} if args.tables_only else run_round(rnd, args, threads))
 
 
 def run_round1(args: argparse.Namespace, threads: int) -> None:
