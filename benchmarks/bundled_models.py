@@ -1,15 +1,19 @@
-"""Make the two bundled models from the synthetic protocol's seed-0 runs and measure them both ways.
+"""Make the two bundled models from the synthetic protocol's round-3 seed-0 runs and measure them both ways.
 
     python benchmarks/bundled_models.py
 
-1. ``runs/synthetic_stage2/full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors`` and
-   ``single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
-   fp32).
+1. ``runs/synthetic_stage2_long/long_full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors`` and
+   ``long_single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
+   fp32). Both were trained with ``data.crop_hold`` (held crops), so ``predict`` shares per-frame backbone
+   features by default for them.
 2. Each bundled file is scored on the protocol's held-out test split (seed 20261201, GT boxes, flip test) by
    ``vidpose evaluate`` and by ``vidpose predict --boxes gt`` on every test sequence followed by
-   ``vidpose eval-posetrack``: the two roads must agree (to 0.5 AP).
+   ``vidpose eval-posetrack``: the two roads must agree (to 0.5 AP). ``predict`` runs twice: its default
+   (shared features) and ``--no-share`` (every window's crops through the backbone), each timed over the 12
+   sequences (one process per sequence, so the seconds include 12 start-ups).
 
-Writes ``benchmarks/results/bundled-models-cpu2.md``. Needs ``benchmarks/synthetic_protocol.py`` to have run.
+Writes ``benchmarks/results/bundled-models-cpu2.md``. Needs ``python benchmarks/synthetic_protocol.py
+--round 3`` to have run (which needs ``runs/synthetic_v2_init``, see that script).
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "vidpose" / "assets"
-RUNS = {"temporal": "runs/synthetic_stage2/full_s0", "single_frame": "runs/synthetic_stage2/single_frame_s0"}
-TEST = REPO / "data" / "synth_big" / "test" / "annotations"
+RUNS = {
+    "temporal": "runs/synthetic_stage2_long/long_full_s0",
+    "single_frame": "runs/synthetic_stage2_long/long_single_frame_s0",
+}
+TEST = REPO / "data" / "synth_v2" / "test" / "annotations"
 OUT = REPO / "runs" / "bundled"
 
 
@@ -39,6 +46,21 @@ def _total(table: str) -> float:
     return float(rows[0].rstrip("\\ ").split("&")[-1])
 
 
+def _predict(asset: Path, out: Path, *flags: str) -> tuple[float, float]:
+    """``vidpose predict --boxes gt`` on every test sequence, then ``eval-posetrack``: (AP, seconds)."""
+    t0 = time.perf_counter()
+    for seq in sorted(TEST.glob("*.json")):
+        _cli("predict", str(seq), "-c", str(asset), "--boxes", "gt", "--flip", "--no-video", *flags,
+             "-o", str(out))  # fmt: skip
+    seconds = time.perf_counter() - t0
+    pred_dir = out.with_name(out.name + "_json")
+    pred_dir.mkdir(parents=True, exist_ok=True)
+    for seq in sorted(TEST.glob("*.json")):
+        (pred_dir / seq.name).write_bytes((out / seq.name).read_bytes())
+    table = _cli("eval-posetrack", str(TEST), str(pred_dir), "--out", str(out.with_name(out.name + "_eval")))
+    return _total(table), seconds
+
+
 def main() -> None:
     import torch
 
@@ -48,12 +70,13 @@ def main() -> None:
     lines = [
         "# The bundled models",
         "",
-        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's seed-0 runs; scored on "
-        "the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
+        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's round-3 seed-0 runs; "
+        "scored on the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
         "",
         "| model | file | size MB | `vidpose evaluate` AP | AP hard "
-        "| `predict --boxes gt` + `eval-posetrack` AP | difference | predict s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| `predict` + `eval-posetrack` AP | difference | predict s "
+        "| `predict --no-share` AP | `--no-share` s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in RUNS.items():
         model, cfg = load_model(REPO / run / "model_last.safetensors")
@@ -65,23 +88,13 @@ def main() -> None:
         )  # fmt: skip
         ap_eval = _total(text)
         hard = re.search(r"AP on the hard subset \(\d+ frames\): ([\d.]+)", text)
-        t0 = time.perf_counter()
-        for seq in sorted(TEST.glob("*.json")):
-            _cli("predict", str(seq), "-c", str(asset), "--boxes", "gt", "--flip", "--no-video",
-                 "-o", str(out / "predict"))  # fmt: skip
-        seconds = time.perf_counter() - t0
-        pred_dir = out / "predict_json"
-        pred_dir.mkdir(parents=True, exist_ok=True)
-        for seq in sorted(TEST.glob("*.json")):
-            (pred_dir / seq.name).write_bytes((out / "predict" / seq.name).read_bytes())
-        ap_pred = _total(
-            _cli("eval-posetrack", str(TEST), str(pred_dir), "--out", str(out / "eval_posetrack"))
-        )
+        ap_pred, seconds = _predict(asset, out / "predict")
+        ap_full, seconds_full = _predict(asset, out / "predict_no_share", "--no-share")
         size = asset.stat().st_size / 1e6
         lines.append(
             f"| {name} | `{asset.relative_to(REPO)}` | {size:.1f} | {ap_eval:.1f} "
             f"| {hard.group(1) if hard else 'n/a'} | {ap_pred:.1f} | {ap_pred - ap_eval:+.1f} "
-            f"| {seconds:.0f} |"
+            f"| {seconds:.0f} | {ap_full:.1f} | {seconds_full:.0f} |"
         )
     atomic_write_text(REPO / "benchmarks" / "results" / "bundled-models-cpu2.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
