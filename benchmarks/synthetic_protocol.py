@@ -303,8 +303,9 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
 # Round 2 (``--round 2``) acts on what the first found: the fusion stayed at identity while the motion head
 # alone knew the pose of a black key frame. Stage 2 "robust" (stage2_robust.yaml) adds key-frame corruptions
 # and a fusion lr factor. Round 3 (``--round 3``, stage2_long.yaml) trains that recipe 300 steps instead of
-# 150, because the motion head alone was still improving when round 2 stopped. Every run of both rounds starts from round 1's single-frame seed-0 model (fp16, what round 1
-# bundled; the same bytes as ``src/vidpose/assets/synthetic_single_frame.safetensors``).
+# 150, because the motion head alone was still improving when round 2 stopped. Every run of both rounds
+# starts from round 1's single-frame seed-0 model (fp16, what round 1 bundled; the same bytes as
+# ``src/vidpose/assets/synthetic_single_frame.safetensors``).
 ROOT2 = Path("data/synth_v2")
 SPLITS2 = [("train", 300, 0), ("val", 12, 0), ("test", 12, 20261201)]
 INIT2 = Path("runs/synthetic_v2_init/model.safetensors")
@@ -326,6 +327,8 @@ class Round:
     #: variants that also get the key-frame corruption probe
     probed: tuple[str, ...]
     recipe_line: str
+    #: seed-0 variants whose motion head is also read out alone (besides the full model's)
+    motion_readout: tuple[str, ...] = ()
 
     @property
     def main(self) -> tuple[str, str]:
@@ -368,10 +371,22 @@ ROUND3 = Round(
     title="Synthetic protocol, round 3: round 2's recipe, twice the steps",
     recipe="configs/synthetic/stage2_long.yaml",
     out_dir=Path("runs/synthetic_stage2_long"),
-    variants={"long_full": (), "long_single_frame": ("model.temporal=false",)},
-    order=tuple((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER),
-    probed=("long_full", "long_single_frame"),
+    variants={
+        "long_full": (),
+        "long_single_frame": ("model.temporal=false",),
+        # round 3's seed-0 diagnostics found the MLSME's attention still uniform over frames (its q/k weights
+        # at their init scale) and the gate closed on the spatial side (W = 1): a 10x lr for the temporal
+        # modules tests whether they can learn to select frames within the same steps
+        "long_temporal_lr10": ("train.temporal_lr_scale=10",),
+    },
+    order=(
+        *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[:4]),
+        ("long_temporal_lr10", 0),
+        *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[4:]),
+    ),
+    probed=("long_full", "long_single_frame", "long_temporal_lr10"),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
+    motion_readout=("long_temporal_lr10",),
 )
 ROUNDS = {2: ROUND2, 3: ROUND3}
 
@@ -435,7 +450,7 @@ def run_round(rnd: Round, args: argparse.Namespace, threads: int) -> dict[str, f
             return
         for cond in ("clean", *probes):
             evaluate(out, cond, threads)
-        if name == full_s0:  # what the motion branch knows by itself
+        if name == full_s0 or name in {run_name(v, 0) for v in rnd.motion_readout}:  # the motion branch alone
             for cond in ("clean", "black"):
                 evaluate(out, cond, threads, readout="motion")
 

@@ -321,6 +321,10 @@ class TrainConfig:
             fusion's ``gamma``). Both start at values that make the fusion an identity; AdamW moves a
             parameter by at most about ``lr`` per step, so at ``lr`` 5e-4 a zero-initialised ``gamma``
             cannot reach the order of 1 in a few hundred steps. 1 (the default): the plain ``lr``.
+        temporal_lr_scale: extra lr factor of the temporal modules that start from scratch when a
+            single-frame checkpoint initialises a temporal model: the MLSME, the motion head and SMML's
+            cross-attention layers (the fusion's scale and gate take ``fusion_lr_scale``). 1 (the default):
+            the plain ``lr``.
         betas: AdamW betas.
         warmup_ratio: lr factor at step 0 of the linear warm-up (reaches 1 at ``warmup_steps``).
         min_lr_ratio: cosine schedule's final lr factor.
@@ -340,6 +344,7 @@ class TrainConfig:
     lr: float = 5e-4
     backbone_lr_scale: float = 1.0
     fusion_lr_scale: float = 1.0
+    temporal_lr_scale: float = 1.0
     layer_decay: float = 0.75
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
@@ -724,8 +729,9 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be >= 0, got {value}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
-    if not t.fusion_lr_scale > 0.0:
-        raise ConfigError(f"train.fusion_lr_scale must be > 0, got {t.fusion_lr_scale}")
+    for key, value in (("fusion_lr_scale", t.fusion_lr_scale), ("temporal_lr_scale", t.temporal_lr_scale)):
+        if not value > 0.0:
+            raise ConfigError(f"train.{key} must be > 0, got {value}")
     for f in dataclasses.fields(d.augment):
         value = getattr(d.augment, f.name)
         if f.name.endswith("_prob") and not 0.0 <= value <= 1.0:

@@ -11,6 +11,7 @@ import torch
 
 from vidpose.config import load_config
 from vidpose.data.synthetic import SynthConfig, generate_split
+from vidpose.errors import ConfigError
 from vidpose.models.serialization import load_model
 from vidpose.tasks.evaluate import evaluate_split
 from vidpose.tasks.train import train
@@ -394,3 +395,30 @@ def test_fusion_lr_scale_multiplies_only_the_fusion_scale_and_gate(synth_root, t
     single_model = build_model(single.model)
     lrs = [g["lr"] for g in pose_optimizer(single_model, single).param_groups]
     assert max(lrs) == pytest.approx(single.train.lr)
+
+
+def test_temporal_lr_scale_multiplies_the_temporal_modules_but_not_the_fusion_or_the_rest(
+    synth_root, tmp_path
+):
+    from vidpose.models import build_model
+    from vidpose.tasks.train import pose_optimizer
+
+    cfg = _cfg(
+        synth_root, tmp_path, "train.lr=1e-3", "train.temporal_lr_scale=10", "train.fusion_lr_scale=20",
+        "train.layer_decay=1.0",
+    )  # fmt: skip
+    model = build_model(cfg.model)
+    lr_of = {id(p): g["lr"] for g in pose_optimizer(model, cfg).param_groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    temporal = [
+        n
+        for n in params
+        if n.startswith(("mlsme.", "motion_head.", "smml.spatial_blocks.", "smml.motion_blocks."))
+    ]
+    assert len(temporal) > 20 and all(lr_of[id(params[n])] == pytest.approx(1e-2) for n in temporal)
+    for name in ("smml.fusion_scale", "smml.gate.weight"):
+        assert lr_of[id(params[name])] == pytest.approx(2e-2), name
+    others = [n for n in params if n.startswith(("backbone.", "head."))]
+    assert others and all(lr_of[id(params[n])] == pytest.approx(1e-3) for n in others)
+    with pytest.raises(ConfigError, match="train.temporal_lr_scale must be > 0"):
+        _cfg(synth_root, tmp_path, "train.temporal_lr_scale=0")

@@ -157,17 +157,25 @@ def check_resume(cfg: Config, out_dir: Path) -> list[tuple[str, Any, Any]] | Non
 
 #: The fusion parameters that ``train.fusion_lr_scale`` scales (fnmatch patterns over parameter names).
 FUSION_PARAMS = ("smml.fusion_scale", "smml.gate.*")
+#: The temporal modules that ``train.temporal_lr_scale`` scales (the fusion parameters above excepted).
+TEMPORAL_PARAMS = ("mlsme.*", "motion_head.*", "smml.spatial_blocks.*", "smml.motion_blocks.*")
 
 
 def pose_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     """AdamW for a :class:`PoseModel`: layer decay and ``train.backbone_lr_scale`` apply to the backbone only;
     every other module (MLSME, SMML, heads) sits at the top id and gets ``train.lr``, except the fusion's
-    scale and gate, which get ``train.lr * train.fusion_lr_scale`` (when the model has them)."""
+    scale and gate, which get ``train.lr * train.fusion_lr_scale``, and the other temporal modules
+    (:data:`TEMPORAL_PARAMS`), which get ``train.lr * train.temporal_lr_scale`` (when the model has them)."""
     all_ids = model.layer_ids()
     layer_ids = {k: v for k, v in all_ids.items() if k.startswith("backbone.")}
     names = {n for n, p in model.named_parameters() if p.requires_grad}
-    fusion = [p for p in FUSION_PARAMS if any(fnmatch.fnmatchcase(n, p) for n in names)]
-    lr_mult = [(p, cfg.train.fusion_lr_scale) for p in fusion] if cfg.train.fusion_lr_scale != 1.0 else []
+    lr_mult = []
+    for patterns, factor in (
+        (FUSION_PARAMS, cfg.train.fusion_lr_scale),
+        (TEMPORAL_PARAMS, cfg.train.temporal_lr_scale),
+    ):
+        if factor != 1.0:
+            lr_mult += [(p, factor) for p in patterns if any(fnmatch.fnmatchcase(n, p) for n in names)]
     return build_optimizer(
         model, cfg.train, layer_ids=layer_ids, max_layer_id=max(all_ids.values()), lr_mult=lr_mult
     )
