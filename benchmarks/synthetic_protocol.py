@@ -384,7 +384,7 @@ ROUND3 = Round(
         ("long_temporal_lr10", 0),
         *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[4:]),
     ),
-    probed=("long_full", "long_single_frame", "long_temporal_lr10"),
+    probed=("long_full", "long_single_frame"),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
     motion_readout=("long_temporal_lr10",),
 )
