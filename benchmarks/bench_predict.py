@@ -9,11 +9,18 @@ Writes ``benchmarks/results/predict-cpu2.md``::
     python benchmarks/bench_predict.py                         # nano 41 frames, base 3 frames
     python benchmarks/bench_predict.py --nano-frames 12 --base-frames 2 --out /tmp/predict.md
 
-``--accuracy`` measures what sharing costs instead: a bundled model on a synthetic test split (GT boxes,
-flip test), AP and time of ``evaluate`` (key-frame crops and ``data.crop_hold`` crops) and of ``predict``
-shared and per window (``benchmarks/results/predict-share-accuracy-cpu2.md``)::
+``--accuracy`` measures what sharing costs instead: a model on a synthetic split (GT boxes, flip test), AP
+and time of ``evaluate`` (key-frame crops and ``data.crop_hold`` crops) and of ``predict`` shared and per
+window (``benchmarks/results/predict-share-accuracy-cpu2.md``). ``--model`` is ``temporal`` or
+``single_frame`` (the bundled models) or the path of any vidpose model file; ``--split`` an existing split
+folder (``<root>/<split>/annotations/*.json``, frame paths relative to ``<root>``), else a test split of
+``--clips`` clips from ``--seed`` is generated in a temporary folder. Predictions go to a temporary folder,
+never into the split::
 
     python benchmarks/bench_predict.py --accuracy --clips 4 --seed 616161 --model temporal
+    vidpose synth data/synth_t --split test --clips 4 --seed 616161
+    python benchmarks/bench_predict.py --accuracy --model runs/x/model_best.safetensors \
+        --split data/synth_t/test --out /tmp/accuracy.md
 """
 
 from __future__ import annotations
@@ -99,17 +106,25 @@ def accuracy(args: argparse.Namespace) -> None:
     from vidpose.fileio import atomic_write_text
     from vidpose.inference import predict_to_files
     from vidpose.models.serialization import load_model
-    from vidpose.tasks.demo import bundled_checkpoint
+    from vidpose.tasks.demo import MODELS, bundled_checkpoint
     from vidpose.tasks.evaluate import evaluate_split
 
     load_before = os.getloadavg()
-    model, cfg = load_model(bundled_checkpoint(args.model))
+    model_file = bundled_checkpoint(args.model) if args.model in MODELS else Path(args.model)
+    model, cfg = load_model(model_file)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        generate_split(root, "test", args.clips, args.seed)
-        sequences = read_sequences(root / "test" / "annotations")
-        data = dataclasses.replace(cfg.data, root=str(root), val_ann="test/annotations", val_boxes="gt")
+        if args.split is None:
+            root, split = Path(tmp), "test"
+            generate_split(root, split, args.clips, args.seed)
+            made = (
+                f"synthetic test split `vidpose synth --split test --clips {args.clips} --seed {args.seed}`"
+            )
+        else:
+            root, split = args.split.resolve().parent, args.split.resolve().name
+            made = f"split `{args.split}`"
+        sequences = read_sequences(root / split / "annotations")
+        data = dataclasses.replace(cfg.data, root=str(root), val_ann=f"{split}/annotations", val_boxes="gt")
         for crop_hold in (False, True):
             c = dataclasses.replace(cfg, data=dataclasses.replace(data, crop_hold=crop_hold))
             start = time.perf_counter()
@@ -123,7 +138,7 @@ def accuracy(args: argparse.Namespace) -> None:
             for seq in sequences:
                 counted = run_once(est, Path(seq.source))
                 crops_run += counted["crops"]
-                out = predict_to_files(est, seq.source, root / "pred", root=root, write_video=False)
+                out = predict_to_files(est, seq.source, Path(tmp) / "pred", root=root, write_video=False)
                 preds.append(read_predictions(out.paths["posetrack"]))
             seconds = (time.perf_counter() - start) / 2  # each clip was run twice
             frames = sum(len(s.frames) for s in sequences)
@@ -136,17 +151,17 @@ def accuracy(args: argparse.Namespace) -> None:
     lines = [
         "# What sharing backbone features costs (CPU)",
         "",
-        f"- model: the bundled `{args.model}` model "
-        f"(`src/vidpose/assets/synthetic_{args.model}.safetensors`, "
-        f"trained with `data.crop_hold` {'on' if cfg.data.crop_hold else 'off'}); synthetic test split "
-        f"`vidpose synth --split test --clips {args.clips} --seed {args.seed}`; GT boxes, flip test on",
+        f"- model: {f'the bundled `{args.model}` model ' if args.model in MODELS else ''}`{model_file}` "
+        f"(trained with `data.crop_hold` {'on' if cfg.data.crop_hold else 'off'}); {made} "
+        f"({len(sequences)} sequences); GT boxes, flip test on",
         "- evaluate: `tasks.evaluate.evaluate_split` (windows cut by the key frame's box, or with "
         "`data.crop_hold` by the crop `predict --share` holds); predict: `VideoPoseEstimator` + "
         "`predict_to_files` on every clip, scored like `eval-posetrack`; seconds: predict's mean of 2 runs",
         f"- 1-min load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores shared with "
         "other work: times are noisy)",
-        f"- command: python benchmarks/bench_predict.py --accuracy --clips {args.clips} --seed {args.seed} "
-        f"--model {args.model}",
+        "- command: python benchmarks/bench_predict.py --accuracy "
+        + (f"--clips {args.clips} --seed {args.seed} " if args.split is None else f"--split {args.split} ")
+        + f"--model {args.model}",
         "",
         "| run | crops | AP | seconds | backbone crops / frame |",
         "|---|---|---|---|---|",
@@ -171,10 +186,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nano-frames", type=int, default=41)
     parser.add_argument("--base-frames", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--accuracy", action="store_true", help="AP and time of sharing, bundled model")
-    parser.add_argument("--clips", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=616161)
-    parser.add_argument("--model", default="temporal", choices=("temporal", "single_frame"))
+    parser.add_argument("--accuracy", action="store_true", help="AP and time of sharing (see the docstring)")
+    parser.add_argument("--clips", type=int, default=4, help="--accuracy without --split: clips to generate")
+    parser.add_argument("--seed", type=int, default=616161, help="--accuracy without --split: their seed")
+    parser.add_argument(
+        "--model", default="temporal", help="--accuracy: temporal, single_frame (bundled) or a model file"
+    )
+    parser.add_argument("--split", type=Path, default=None, help="--accuracy: an existing split folder")
     args = parser.parse_args(argv)
     if args.accuracy:
         accuracy(args)
