@@ -1,5 +1,6 @@
 """The ``vidpose`` command. Each sub-module registers one group of commands; each command parses its
-arguments, loads the config and calls one library function.
+arguments, loads the config, calls one function of the application layer (:mod:`vidpose.tasks`) and prints
+or writes what it returns.
 
 Failures a user can cause end in one line on stderr, ``error: <what failed>; <what to do>``, and exit code 2:
 library errors (:class:`VidposeError`) and the operating system's (a file where a folder is needed, no

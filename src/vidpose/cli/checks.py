@@ -61,9 +61,9 @@ def check_output_file(path: str | Path, option: str = "--out") -> Path:
 
 def check_device(name: str, option: str = "--device") -> str:
     """A device string the command can use; "auto" becomes cuda:0 or cpu. One line when it is unusable."""
-    from ..engine.distributed import select_device
+    from ..tasks.devices import resolve_device
 
-    return str(select_device(name, field=option))
+    return resolve_device(name, field=option)
 
 
 def check_positive(value: float | None, option: str, *, integer: bool = False) -> None:

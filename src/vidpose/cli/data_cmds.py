@@ -23,22 +23,15 @@ def check_data(
     from rich.markup import escape
     from rich.table import Table
 
-    from ..data.check import check_dataset
+    from ..tasks.check_data import check_data as check_data_task
+    from ..tasks.check_data import summary_rows
 
-    report = check_dataset(root, format=fmt, boxes=boxes)
+    report = check_data_task(root, fmt, boxes=boxes)
     console = Console()
     console.print(escape(f"{root} (format {fmt})"))
     summary = Table(show_header=False)
-    for name, value in (
-        ("sequences", report.num_sequences),
-        ("frames", report.num_frames),
-        ("labelled frames", report.num_labeled_frames),
-        ("persons", report.num_persons),
-        ("annotated joints", report.num_joints),
-        ("boxes", "-" if report.num_boxes is None else report.num_boxes),
-        ("problems", len(report.problems)),
-    ):
-        summary.add_row(name, str(value))
+    for name, value in summary_rows(report):
+        summary.add_row(name, value)
     console.print(summary)
     for path in report.detection_files:
         console.print(escape(f"detection file (not annotations; check it with --boxes {path})"))
@@ -80,24 +73,17 @@ def eval_posetrack(
 ) -> None:
     """Evaluate predictions like poseval (and, in pt21 mode, the PoseTrack21 kit): print the tables and write
     the official output files."""
-    from ..evaluation import (
-        evaluate_folders,
-        format_pose_hota_results,
-        format_table,
-        write_pose_hota_results,
-        write_poseval_json,
-    )
+    from ..tasks.eval_posetrack import eval_posetrack as eval_posetrack_task
 
     if strict_hota and not (tracking and mode == "pt21"):
         raise typer.BadParameter("--strict-hota applies to keypoint HOTA: use it with --mode pt21 --tracking")
     check_output_dir(out)
-    report = evaluate_folders(gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota)
+    result = eval_posetrack_task(gt_dir, pred_dir, out, tracking=tracking, mode=mode, strict_hota=strict_hota)
+    report = result.report
     typer.echo(f"# sequences: {len(report.sequences)}, # evaluated frames: {report.num_frames}")
-    typer.echo(format_table(report))
-    written = write_poseval_json(report, out)
-    if report.hota is not None:
+    typer.echo(result.table)
+    if result.hota is not None:
         title = "PoseTrack21 keypoint HOTA (HOTAeypoints)" + (", strict" if strict_hota else "")
-        typer.echo(f"{title}:\n{format_pose_hota_results(report.hota)}", nl=False)
-        written.append(write_pose_hota_results(report.hota, out))
-    for path in written:
+        typer.echo(f"{title}:\n{result.hota}", nl=False)
+    for path in result.written:
         typer.echo(f"saved {path}")

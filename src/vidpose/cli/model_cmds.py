@@ -86,14 +86,14 @@ def bench_model_cmd(
     ),
 ) -> None:
     """Parameters, GFLOPs per window and latency per window at batch 1, for each size."""
-    from ..models.profile import bench_sizes, format_bench_markdown, write_bench
+    from ..tasks.bench_model import bench_model
 
     if out is not None:
         check_output_file(out)
     check_positive(frames, "--frames", integer=True)
     check_positive(repeats, "--repeats", integer=True)
     device = check_device(device)
-    rows = bench_sizes(
+    result = bench_model(
         [s.strip() for s in sizes.split(",") if s.strip()],
         frames=frames,
         image_size=parse_size(image_size),
@@ -101,8 +101,8 @@ def bench_model_cmd(
         warmup=warmup,
         repeats=repeats,
         device=device,
+        out=out,
     )
-    typer.echo(format_bench_markdown(rows))
-    if out is not None:
-        for path in write_bench(rows, out):
-            typer.echo(f"wrote {path}")
+    typer.echo(result.table)
+    for path in result.written:
+        typer.echo(f"wrote {path}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -27,26 +26,13 @@ def synth(
 ) -> None:
     """Generate a split of the synthetic degradation benchmark in the PoseTrack18 layout and print a
     summary."""
-    from ..data.synthetic import SPLITS, SynthConfig, generate_split
+    from ..tasks.synth import SPLITS, format_synth_run
+    from ..tasks.synth import synth as synth_task
 
     if split not in SPLITS:
         raise ConfigError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
     check_output_dir(out, "OUT")
     check_positive(clips, "--clips", integer=True)
     check_positive(frames, "--frames", integer=True)
-    cfg = SynthConfig() if frames is None else SynthConfig(frames_per_clip=frames)
-    start = time.perf_counter()
-    s = generate_split(out, split, clips, seed, cfg, overwrite=overwrite)
-    seconds = time.perf_counter() - start
-    typer.echo(
-        f"{s.root}: {s.num_clips} sequences, {s.num_frames} frames ({seconds:.1f} s, "
-        f"{s.num_frames / max(seconds, 1e-9):.0f} frames/s)"
-    )
-    typer.echo(
-        f"  persons {s.num_persons}, hard {s.num_hard} ({100.0 * s.num_hard / max(s.num_persons, 1):.1f} %), "
-        f"mean occlusion {s.mean_occlusion:.3f}, mean blur {s.mean_blur:.2f} px"
-    )
-    typer.echo(
-        f"  detections {s.num_detections} in {s.root / 'detections.json'}, "
-        f"frames with an ignore region {s.num_ignore_regions}"
-    )
+    run = synth_task(out, split, clips, seed, frames=frames, overwrite=overwrite)
+    typer.echo(format_synth_run(run))

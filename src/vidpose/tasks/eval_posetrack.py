@@ -1,0 +1,62 @@
+"""Eval PoseTrack: a folder of prediction files scored against a folder of ground truth, like poseval (and,
+in pt21 mode, the PoseTrack21 kit), with the official output files written (the job behind
+``vidpose eval-posetrack``).
+
+    >>> result = eval_posetrack("gt/", "pred/", "out/", tracking=True)
+    >>> print(result.table); result.written
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..evaluation import (
+    EvalReport,
+    evaluate_folders,
+    format_pose_hota_results,
+    format_table,
+    write_pose_hota_results,
+    write_poseval_json,
+)
+
+__all__ = ["PosetrackEvaluation", "eval_posetrack"]
+
+
+@dataclass(frozen=True)
+class PosetrackEvaluation:
+    """What :func:`eval_posetrack` found and wrote.
+
+    Attributes:
+        report: the evaluation (AP, MOTA with tracking, HOTA in pt21 mode with tracking).
+        table: poseval's printed table(s).
+        hota: the kit's ``pose_hota_results.txt`` text, or None without HOTA.
+        written: the files written, in order (``total_AP_metrics.json``, ``total_MOT_metrics.json``,
+            ``pose_hota_results.txt``; those that apply).
+    """
+
+    report: EvalReport
+    table: str
+    hota: str | None
+    written: list[Path]
+
+
+def eval_posetrack(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    out: str | Path,
+    *,
+    tracking: bool = False,
+    mode: str = "pt18",
+    strict_hota: bool = False,
+) -> PosetrackEvaluation:
+    """Evaluate ``pred_dir`` against ``gt_dir`` (:func:`vidpose.evaluation.evaluate_folders`) and write
+    poseval's JSON files (and, with HOTA, the kit's results file) into ``out``."""
+    report = evaluate_folders(gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota)
+    table = format_table(report)
+    written = write_poseval_json(report, out)
+    hota = None
+    if report.hota is not None:
+        hota = format_pose_hota_results(report.hota)
+        written.append(write_pose_hota_results(report.hota, out))
+    return PosetrackEvaluation(report, table, hota, written)
