@@ -506,7 +506,7 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         "(`runs/synthetic_v2_init`); variants are dotted overrides (`ROUND"
         f"{rnd.number}` in the script); the last checkpoint is evaluated (no selection)",
         "",
-        "## Full model vs single-frame baseline, same recipe (mean ± sample std over the seeds that ran, of 0, 1, 2)",
+        "## Full model vs single-frame baseline, same recipe (mean ± sample std over the seeds run)",
         "",
         "| model | seeds | AP all | AP hard | AP key frame black | AP key frame = neighbour | train s/step "
         "| train min | infer ms/window | mean abs gamma |",
