@@ -13,9 +13,11 @@ from vidpose.tasks.bench_train import (
     bench_train,
     count_train_flops,
     format_train_bench_markdown,
+    host_note,
     memory_estimate,
     peak_tflops_for,
     random_batch,
+    split_precisions,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +47,7 @@ def test_every_variant_is_timed_and_checkpointing_saves_activations():
     ]  # fmt: skip
     for r in rows:
         assert r.step_ms > 0 and r.windows_per_s == pytest.approx(2 / (r.step_ms / 1e3))
+        assert r.step_cpu_ms > 0  # the process's CPU time over the same steps
         assert r.peak_mb is None and r.mfu is None  # CPU: no resettable peak, no peak FLOP/s
         assert r.activation_mb_per_window > 0 and r.params > 0 and r.gflops_per_window == 1.0
         assert r.repeats == 1  # timed steps: warmup + repeats in all, not the recipe's 12 epochs of them
@@ -52,6 +55,21 @@ def test_every_variant_is_timed_and_checkpointing_saves_activations():
     assert by["fp32", True].activation_mb_per_window < by["fp32", False].activation_mb_per_window
     table = format_train_bench_markdown(rows)
     assert table.count("\n") == 5 and "| fp32 | on |" in table
+    assert "| step CPU ms |" in table and f"| {by['bf16', True].step_cpu_ms:.0f} |" in table
+
+
+def test_precisions_a_device_cannot_train_in_are_named_with_why():
+    assert split_precisions(["fp32", "bf16", "fp16"], "cpu") == (
+        ["fp32", "bf16"],
+        {"fp16": "fp16 needs CUDA (training uses fp16 only with a grad scaler on CUDA)"},
+    )
+    assert split_precisions(["fp16", "bf16"], "cuda:0") == (["fp16", "bf16"], {})
+    assert split_precisions(["fp64"], "cpu") == (["fp64"], {})  # bench_train names unknown ones
+    import torch
+
+    note = host_note("cpu")
+    assert note.startswith(f"device cpu, {torch.get_num_threads()} torch thread(s), nice ")
+    assert "load average " in note
 
 
 def test_flops_count_is_about_three_forwards():
@@ -91,6 +109,18 @@ def test_cli_bench_train_writes_the_table(tmp_path, capsys):
     assert info.value.code in (0, None), capsys.readouterr().err
     text = out.read_text()
     assert "| fp32 | on |" in text and "GiB per GPU at the recipe's batch" in text
+    assert "- run at start: device cpu, " in text and "- run at end: device cpu, " in text
+    # fp16 on CPU: the other precisions are timed and the table says why fp16 is not
+    main_args = [*args, "--precisions", "fp32,fp16", "--grad-checkpointing", "on", "--repeats", "1"]
+    with pytest.raises(SystemExit) as info:
+        main([*main_args, "--warmup", "0", "--out", str(out)])
+    assert info.value.code in (0, None), capsys.readouterr().err
+    text = out.read_text()
+    assert "| fp32 | on |" in text and "| fp16 |" not in text
+    assert "- fp16: not timed: fp16 needs CUDA" in text
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--precisions", "fp16"])  # nothing left to time
+    assert info.value.code == 2
     with pytest.raises(SystemExit) as info:
         main([*args, "--grad-checkpointing", "maybe"])
     assert info.value.code == 2

@@ -23,11 +23,19 @@ def bench_train_cmd(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
     out: Path | None = typer.Option(None, "--out", help="also write the table (.md) there"),
 ) -> None:
-    """Training step time, windows/s, activation memory per window, peak memory and (CUDA) MFU of a recipe,
-    per precision and grad-checkpointing setting; and the memory the recipe's own batch needs (estimate)."""
+    """Training step time (wall and CPU), windows/s, activation memory per window, peak memory and (CUDA) MFU
+    of a recipe, per precision and grad-checkpointing setting; and the memory the recipe's own batch needs
+    (estimate). A precision the device cannot train in (fp16 off CUDA) is listed as not timed, with why; the
+    run's conditions (threads, nice, load average at start and end) are written under the table."""
     from ..config import load_config
     from ..fileio import atomic_write_text
-    from ..tasks.bench_train import bench_train, format_train_bench_markdown, memory_estimate
+    from ..tasks.bench_train import (
+        bench_train,
+        format_train_bench_markdown,
+        host_note,
+        memory_estimate,
+        split_precisions,
+    )
 
     check_positive(batch, "--batch", integer=True)
     check_positive(repeats, "--repeats", integer=True)
@@ -38,15 +46,21 @@ def bench_train_cmd(
     if not ckpt or any(s not in flags for s in ckpt):
         raise ConfigError(f"--grad-checkpointing {grad_checkpointing!r}: expected off, on or off,on")
     cfg = load_config(config, overrides or [])
+    device = check_device(device)
+    run, not_timed = split_precisions([p.strip() for p in precisions.split(",") if p.strip()], device)
+    if not run:
+        raise ConfigError(f"--precisions {precisions!r}: none can be timed on {device}: {not_timed}")
+    start = host_note(device)
     rows = bench_train(
         cfg,
         batch=batch,
-        precisions=[p.strip() for p in precisions.split(",") if p.strip()],
+        precisions=run,
         grad_checkpointing=[flags[s] for s in ckpt],
         warmup=warmup,
         repeats=repeats,
-        device=check_device(device),
+        device=device,
     )
+    end = host_note(device)
     table = format_train_bench_markdown(rows)
     at = cfg.train.batch_size
     estimates = [
@@ -55,8 +69,11 @@ def bench_train_cmd(
         f"{r.activation_mb_per_window:.0f} MB activations/window x {at})"
         for r in rows
     ]
+    notes = [f"- {p}: not timed: {why}" for p, why in not_timed.items()]
+    notes += [f"- run at start: {start}", f"- run at end: {end}"]
     typer.echo(table)
-    typer.echo("\n".join(estimates))
+    typer.echo("\n".join(estimates + notes))
     if out is not None:
-        atomic_write_text(out, f"# Training cost of {cfg.name}\n\n{table}\n\n" + "\n".join(estimates) + "\n")
+        text = f"# Training cost of {cfg.name}\n\n{table}\n\n" + "\n".join(estimates + notes) + "\n"
+        atomic_write_text(out, text)
         typer.echo(f"wrote {out}")

@@ -6,6 +6,9 @@ not in it. For each precision (fp32 | bf16 | fp16; fp16 needs CUDA, as in traini
 off / on it reports:
 
 - ``step_ms``: median wall time of the timed steps (after warm-up steps), synchronised on CUDA;
+- ``step_cpu_ms``: median CPU time of this process (all its threads) over the same steps. On a CPU shared
+  with other jobs the wall time grows with their load while the CPU time stays near the step's own work
+  (with one torch thread it is the wall time an idle core would take); on CUDA it is the host's share only;
 - ``windows_per_s``: batch / step time;
 - ``activation_mb_per_window``: bytes autograd saves for backward in one forward, per window (measured with
   :func:`torch.autograd.graph.saved_tensors_hooks`, each storage once); with grad checkpointing only what the
@@ -46,6 +49,8 @@ __all__ = [
     "memory_estimate",
     "peak_tflops_for",
     "format_train_bench_markdown",
+    "split_precisions",
+    "host_note",
 ]
 
 #: precision name -> (train.amp, train.amp_dtype)
@@ -63,6 +68,32 @@ _PEAK_TFLOPS: dict[str, dict[str, float]] = {
     "H100": {"fp32": 494.7, "bf16": 989.4, "fp16": 989.4},
     "A100": {"fp32": 156.0, "bf16": 312.0, "fp16": 312.0},
 }
+
+
+#: Why a precision cannot be timed on a device type (the training step refuses it there too).
+_UNSUPPORTED = {("fp16", "cpu"): "fp16 needs CUDA (training uses fp16 only with a grad scaler on CUDA)"}
+
+
+def split_precisions(precisions: Sequence[str], device: str) -> tuple[list[str], dict[str, str]]:
+    """The requested precisions that ``device`` can time, and {precision: why not} for the others (fp16 off
+    CUDA), so that a table can say what it left out. An unknown precision stays in the first list (and
+    :func:`bench_train` names it)."""
+    kind = torch.device(device).type
+    run = [p for p in precisions if (p, kind) not in _UNSUPPORTED]
+    return run, {p: _UNSUPPORTED[(p, kind)] for p in precisions if (p, kind) in _UNSUPPORTED}
+
+
+def host_note(device: str) -> str:
+    """One line on the conditions of a run: the device, torch's intra-op threads, this process's nice value,
+    the CPUs and the 1-minute load average (other jobs' load inflates CPU wall times)."""
+    import os
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    nice = os.nice(0) if hasattr(os, "nice") else 0
+    return (
+        f"device {device}, {torch.get_num_threads()} torch thread(s), nice {nice}, {os.cpu_count()} CPUs, "
+        f"load average {load:.1f}"
+    )
 
 
 def peak_tflops_for(device_name: str, precision: str) -> float | None:
@@ -85,6 +116,7 @@ class TrainBenchRow:
     batch: int
     step_ms: float
     step_min_ms: float
+    step_cpu_ms: float
     windows_per_s: float
     activation_mb_per_window: float
     peak_mb: float | None
@@ -272,7 +304,7 @@ def _bench_variant(
             device=dev,
         )
         trainer.train()
-        times = timer.times
+        times, cpu_times = timer.times, timer.cpu_times
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
     saved = _saved_bytes(trainer.module, data, vcfg, dev)
     step_s = statistics.median(times)
@@ -287,6 +319,7 @@ def _bench_variant(
         batch=batch,
         step_ms=step_s * 1e3,
         step_min_ms=min(times) * 1e3,
+        step_cpu_ms=statistics.median(cpu_times) * 1e3,
         windows_per_s=batch / step_s,
         activation_mb_per_window=saved / batch / 2**20,
         peak_mb=peak,
@@ -301,27 +334,29 @@ def _bench_variant(
 
 
 class _StepTimer:
-    """A trainer hook: wall time of each step after the first ``warmup`` (synchronised on CUDA); the CUDA peak
-    memory counter is reset when timing starts."""
+    """A trainer hook: wall time and process CPU time of each step after the first ``warmup`` (synchronised
+    on CUDA); the CUDA peak memory counter is reset when timing starts."""
 
     priority = 50
 
     def __init__(self, warmup: int) -> None:
         self.warmup = warmup
         self.times: list[float] = []
-        self._start = 0.0
+        self.cpu_times: list[float] = []
+        self._start = self._cpu_start = 0.0
 
     def before_step(self) -> None:
         dev = self.trainer.device
         if self.trainer.step == self.warmup and dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         _synchronize(dev)
-        self._start = time.perf_counter()
+        self._start, self._cpu_start = time.perf_counter(), time.process_time()
 
     def after_step(self) -> None:
         _synchronize(self.trainer.device)
         if self.trainer.step > self.warmup:
             self.times.append(time.perf_counter() - self._start)
+            self.cpu_times.append(time.process_time() - self._cpu_start)
 
 
 def _timer_hook(warmup: int):  # noqa: ANN202 - a HookBase subclass built on demand (no engine import at load)
@@ -341,15 +376,16 @@ def format_train_bench_markdown(rows: Sequence[TrainBenchRow]) -> str:
     if not rows:
         return "(no rows)"
     head = (
-        "| recipe | size | params (M) | precision | grad ckpt | batch | step ms median (min) | windows/s "
-        "| activations MB/window | peak MB | GFLOPs/window (fwd+bwd) | MFU |"
+        "| recipe | size | params (M) | precision | grad ckpt | batch | step ms median (min) | step CPU ms "
+        "| windows/s | activations MB/window | peak MB | GFLOPs/window (fwd+bwd) | MFU |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         lines.append(
             f"| {r.recipe} | {r.size} | {r.params / 1e6:.1f} | {r.precision} "
             f"| {'on' if r.grad_checkpointing else 'off'} "
-            f"| {r.batch} | {r.step_ms:.0f} ({r.step_min_ms:.0f}) | {r.windows_per_s:.2f} "
+            f"| {r.batch} | {r.step_ms:.0f} ({r.step_min_ms:.0f}) | {r.step_cpu_ms:.0f} "
+            f"| {r.windows_per_s:.2f} "
             f"| {r.activation_mb_per_window:.0f} | {'-' if r.peak_mb is None else f'{r.peak_mb:.0f}'} "
             f"| {r.gflops_per_window:.0f} | {'-' if r.mfu is None else f'{100 * r.mfu:.1f} %'} |"
         )
