@@ -1,19 +1,20 @@
-"""Make the two bundled models from the synthetic protocol's round-3 seed-0 runs and measure them both ways.
+"""Make the two bundled models from the synthetic protocol's round-1 seed-0 runs and measure them both ways.
 
     python benchmarks/bundled_models.py
 
-1. ``runs/synthetic_stage2_long/long_full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors`` and
-   ``long_single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
-   fp32). Both were trained with ``data.crop_hold`` (held crops), so ``predict`` shares per-frame backbone
-   features by default for them.
+1. ``runs/synthetic_stage2/full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors`` and
+   ``single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
+   fp32). (Rounds 2 and 3 gained 0.5-0.7 AP over them, too little for a new bundle; point ``RUNS`` at
+   another round's runs to bundle those.)
 2. Each bundled file is scored on the protocol's held-out test split (seed 20261201, GT boxes, flip test) by
    ``vidpose evaluate`` and by ``vidpose predict --boxes gt`` on every test sequence followed by
    ``vidpose eval-posetrack``: the two roads must agree (to 0.5 AP). ``predict`` runs twice: its default
-   (shared features) and ``--no-share`` (every window's crops through the backbone), each timed over the 12
-   sequences (one process per sequence, so the seconds include 12 start-ups).
+   (per-window crops for these models, shared features for a ``data.crop_hold`` model) and ``--no-share``
+   (every window's crops through the backbone), each timed over the 12 sequences (one process per sequence,
+   so the seconds include 12 start-ups).
 
 Writes ``benchmarks/results/bundled-models-cpu2.md``. Needs ``python benchmarks/synthetic_protocol.py
---round 3`` to have run (which needs ``runs/synthetic_v2_init``, see that script).
+--round 1`` to have run.
 """
 
 from __future__ import annotations
@@ -26,10 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "vidpose" / "assets"
-RUNS = {
-    "temporal": "runs/synthetic_stage2_long/long_full_s0",
-    "single_frame": "runs/synthetic_stage2_long/long_single_frame_s0",
-}
+RUNS = {"temporal": "runs/synthetic_stage2/full_s0", "single_frame": "runs/synthetic_stage2/single_frame_s0"}
 TEST = REPO / "data" / "synth_v2" / "test" / "annotations"
 OUT = REPO / "runs" / "bundled"
 
@@ -70,7 +68,7 @@ def main() -> None:
     lines = [
         "# The bundled models",
         "",
-        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's round-3 seed-0 runs; "
+        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's round-1 seed-0 runs; "
         "scored on the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
         "",
         "| model | file | size MB | `vidpose evaluate` AP | AP hard "
