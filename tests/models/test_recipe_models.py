@@ -25,6 +25,7 @@ TOTAL = {
     "synthetic/base": 2_377_315,
     "synthetic/stage2_full": 2_377_315,
     "synthetic/stage2_robust": 2_377_315,
+    "synthetic/stage2_long": 2_377_315,
     "synthetic/stage1_pretrain": 1_369_617,
     "ablations/single_frame": 1_369_617,
     "ablations/fusion_sum": 2_109_538,
@@ -78,4 +79,4 @@ def test_every_size_and_fusion_has_a_recipe():
     cfgs = [load_config(p) for p in RECIPES]
     assert {c.model.vit.size for c in cfgs} == {"nano", "base", "large", "huge"}
     assert {c.model.smml.fusion for c in cfgs} == {"smml", "concat", "sum", "cross_attention"}
-    assert len(RECIPES) == 28
+    assert len(RECIPES) == 29
