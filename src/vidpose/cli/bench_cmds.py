@@ -29,13 +29,7 @@ def bench_train_cmd(
     run's conditions (threads, nice, load average at start and end) are written under the table."""
     from ..config import load_config
     from ..fileio import atomic_write_text
-    from ..tasks.bench_train import (
-        bench_train,
-        format_train_bench_markdown,
-        host_note,
-        memory_estimate,
-        split_precisions,
-    )
+    from ..tasks.bench_train import bench_train_report
 
     check_positive(batch, "--batch", integer=True)
     check_positive(repeats, "--repeats", integer=True)
@@ -46,34 +40,17 @@ def bench_train_cmd(
     if not ckpt or any(s not in flags for s in ckpt):
         raise ConfigError(f"--grad-checkpointing {grad_checkpointing!r}: expected off, on or off,on")
     cfg = load_config(config, overrides or [])
-    device = check_device(device)
-    run, not_timed = split_precisions([p.strip() for p in precisions.split(",") if p.strip()], device)
-    if not run:
-        raise ConfigError(f"--precisions {precisions!r}: none can be timed on {device}: {not_timed}")
-    start = host_note(device)
-    rows = bench_train(
+    report = bench_train_report(
         cfg,
         batch=batch,
-        precisions=run,
+        precisions=[p.strip() for p in precisions.split(",") if p.strip()],
         grad_checkpointing=[flags[s] for s in ckpt],
         warmup=warmup,
         repeats=repeats,
-        device=device,
+        device=check_device(device),
     )
-    end = host_note(device)
-    table = format_train_bench_markdown(rows)
-    at = cfg.train.batch_size
-    estimates = [
-        f"- {r.precision}, grad checkpointing {'on' if r.grad_checkpointing else 'off'}: "
-        f"~{memory_estimate(r, at):.1f} GiB per GPU at the recipe's batch {at} (estimate: 16 B/parameter + "
-        f"{r.activation_mb_per_window:.0f} MB activations/window x {at})"
-        for r in rows
-    ]
-    notes = [f"- {p}: not timed: {why}" for p, why in not_timed.items()]
-    notes += [f"- run at start: {start}", f"- run at end: {end}"]
-    typer.echo(table)
-    typer.echo("\n".join(estimates + notes))
+    typer.echo(report.table)
+    typer.echo("\n".join(report.notes))
     if out is not None:
-        text = f"# Training cost of {cfg.name}\n\n{table}\n\n" + "\n".join(estimates + notes) + "\n"
-        atomic_write_text(out, text)
+        atomic_write_text(out, report.markdown())
         typer.echo(f"wrote {out}")

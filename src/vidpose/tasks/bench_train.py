@@ -51,6 +51,8 @@ __all__ = [
     "format_train_bench_markdown",
     "split_precisions",
     "host_note",
+    "TrainBenchReport",
+    "bench_train_report",
 ]
 
 #: precision name -> (train.amp, train.amp_dtype)
@@ -390,3 +392,59 @@ def format_train_bench_markdown(rows: Sequence[TrainBenchRow]) -> str:
             f"| {r.gflops_per_window:.0f} | {'-' if r.mfu is None else f'{100 * r.mfu:.1f} %'} |"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TrainBenchReport:
+    """What ``vidpose bench train`` prints and writes: the ``rows``, their Markdown ``table`` and the
+    ``notes`` under it (memory estimates at the recipe's batch, precisions not timed and why, the run's
+    conditions at start and end)."""
+
+    name: str
+    rows: list[TrainBenchRow]
+    table: str
+    notes: list[str]
+
+    def markdown(self) -> str:
+        """The results file: a title, the table and the notes."""
+        return f"# Training cost of {self.name}\n\n{self.table}\n\n" + "\n".join(self.notes) + "\n"
+
+
+def bench_train_report(
+    cfg: Config,
+    *,
+    batch: int,
+    precisions: Sequence[str],
+    grad_checkpointing: Sequence[bool],
+    warmup: int,
+    repeats: int,
+    device: str,
+) -> TrainBenchReport:
+    """:func:`bench_train` of the precisions ``device`` can time (:func:`split_precisions`), with the notes
+    of :class:`TrainBenchReport`. Raises ConfigError when none of ``precisions`` can be timed there."""
+    run, not_timed = split_precisions(list(precisions), device)
+    if not run:
+        raise ConfigError(
+            f"--precisions {','.join(precisions)!r}: none can be timed on {device}: {not_timed}"
+        )
+    start = host_note(device)
+    rows = bench_train(
+        cfg,
+        batch=batch,
+        precisions=run,
+        grad_checkpointing=list(grad_checkpointing),
+        warmup=warmup,
+        repeats=repeats,
+        device=device,
+    )
+    end = host_note(device)
+    at = cfg.train.batch_size
+    notes = [
+        f"- {r.precision}, grad checkpointing {'on' if r.grad_checkpointing else 'off'}: "
+        f"~{memory_estimate(r, at):.1f} GiB per GPU at the recipe's batch {at} (estimate: 16 B/parameter + "
+        f"{r.activation_mb_per_window:.0f} MB activations/window x {at})"
+        for r in rows
+    ]
+    notes += [f"- {p}: not timed: {why}" for p, why in not_timed.items()]
+    notes += [f"- run at start: {start}", f"- run at end: {end}"]
+    return TrainBenchReport(cfg.name, rows, format_train_bench_markdown(rows), notes)
