@@ -325,6 +325,10 @@ class TrainConfig:
             single-frame checkpoint initialises a temporal model: the MLSME, the motion head and SMML's
             cross-attention layers (the fusion's scale and gate take ``fusion_lr_scale``). 1 (the default):
             the plain ``lr``.
+        lr_mult: (fnmatch pattern over parameter names, factor) pairs, e.g. ``[["mlsme.*", 10]]``: an extra
+            lr factor for the parameters a pattern matches (the first matching pair wins, and these pairs
+            come before ``fusion_lr_scale`` and ``temporal_lr_scale``). A pattern that matches no trainable
+            parameter is an error.
         betas: AdamW betas.
         warmup_ratio: lr factor at step 0 of the linear warm-up (reaches 1 at ``warmup_steps``).
         min_lr_ratio: cosine schedule's final lr factor.
@@ -345,6 +349,7 @@ class TrainConfig:
     backbone_lr_scale: float = 1.0
     fusion_lr_scale: float = 1.0
     temporal_lr_scale: float = 1.0
+    lr_mult: tuple[tuple[str, float], ...] = ()
     layer_decay: float = 0.75
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
@@ -732,6 +737,9 @@ def validate(cfg: Config) -> None:
     for key, value in (("fusion_lr_scale", t.fusion_lr_scale), ("temporal_lr_scale", t.temporal_lr_scale)):
         if not value > 0.0:
             raise ConfigError(f"train.{key} must be > 0, got {value}")
+    for i, (pattern, factor) in enumerate(t.lr_mult):
+        if not factor > 0.0:
+            raise ConfigError(f"train.lr_mult[{i}]: the factor of {pattern!r} must be > 0, got {factor}")
     for f in dataclasses.fields(d.augment):
         value = getattr(d.augment, f.name)
         if f.name.endswith("_prob") and not 0.0 <= value <= 1.0:

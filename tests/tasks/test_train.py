@@ -422,3 +422,28 @@ def test_temporal_lr_scale_multiplies_the_temporal_modules_but_not_the_fusion_or
     assert others and all(lr_of[id(params[n])] == pytest.approx(1e-3) for n in others)
     with pytest.raises(ConfigError, match="train.temporal_lr_scale must be > 0"):
         _cfg(synth_root, tmp_path, "train.temporal_lr_scale=0")
+
+
+def test_lr_mult_pairs_come_before_the_named_scales(synth_root, tmp_path):
+    from vidpose.models import build_model
+    from vidpose.tasks.train import pose_optimizer
+
+    cfg = _cfg(
+        synth_root, tmp_path, "train.lr=1e-3", "train.temporal_lr_scale=10", "train.fusion_lr_scale=20",
+        "train.layer_decay=1.0", 'train.lr_mult=[["mlsme.*", 3], ["smml.gate.*", 0.5]]',
+    )  # fmt: skip
+    assert cfg.train.lr_mult == (("mlsme.*", 3.0), ("smml.gate.*", 0.5))
+    model = build_model(cfg.model)
+    lr_of = {id(p): g["lr"] for g in pose_optimizer(model, cfg).param_groups for p in g["params"]}
+    params = dict(model.named_parameters())
+    mlsme = [n for n in params if n.startswith("mlsme.")]
+    assert len(mlsme) > 10 and all(lr_of[id(params[n])] == pytest.approx(3e-3) for n in mlsme)
+    assert lr_of[id(params["smml.gate.weight"])] == pytest.approx(5e-4)  # the pair, not fusion_lr_scale
+    assert lr_of[id(params["smml.fusion_scale"])] == pytest.approx(2e-2)
+    heads = [n for n in params if n.startswith("motion_head.")]
+    assert heads and all(lr_of[id(params[n])] == pytest.approx(1e-2) for n in heads)  # temporal_lr_scale
+    with pytest.raises(ConfigError, match=r"train.lr_mult\[0\]: the factor of 'mlsme.\*' must be > 0"):
+        _cfg(synth_root, tmp_path, 'train.lr_mult=[["mlsme.*", 0]]')
+    bad = _cfg(synth_root, tmp_path, 'train.lr_mult=[["mlsmee.*", 2]]')
+    with pytest.raises(ConfigError, match="pattern 'mlsmee.\\*' matches no trainable parameter"):
+        pose_optimizer(build_model(bad.model), bad)

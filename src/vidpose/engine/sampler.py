@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 from collections.abc import Callable, Iterator, Sized
 from typing import Any
@@ -26,12 +27,36 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .distributed import get_rank, get_world_size
 
-__all__ = ["derive_seed", "ShardedSampler", "EpochLoader", "seeded_rng"]
+__all__ = ["derive_seed", "ShardedSampler", "EpochLoader", "seeded_rng", "usable_workers"]
 
 
 def derive_seed(*values: int) -> int:
     """A well-mixed 64-bit seed from integers (``(seed, epoch)`` and ``(seed + 1, epoch - 1)`` differ)."""
     return int(np.random.SeedSequence([int(v) & 0xFFFFFFFF for v in values]).generate_state(1, np.uint64)[0])
+
+
+def usable_workers(requested: int, *, cpus: int | None = None, local_processes: int | None = None) -> int:
+    """Loader worker processes worth starting: ``requested`` capped at this process's share of the CPUs.
+
+    A recipe's ``data.num_workers`` is written for a GPU node (8 workers per GPU process); on a machine with
+    fewer CPUs the extra workers only compete for the cores, and each one forks the dataset and prefetches
+    batches before the first step. The share is the CPUs this process may run on (its affinity mask)
+    divided by the processes on the node (``LOCAL_WORLD_SIZE``, set by torchrun), at least 1. The count
+    changes no result: data randomness is a pure function of the position (module docstring).
+
+    Args:
+        requested: ``data.num_workers`` (0 = load in the main process, kept as is).
+        cpus: CPUs available (None = ``len(os.sched_getaffinity(0))``, else ``os.cpu_count()``).
+        local_processes: processes on this node (None = ``LOCAL_WORLD_SIZE`` or 1).
+    """
+    if requested < 0:
+        raise ValueError(f"num_workers must be >= 0, got {requested}")
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if local_processes is None:
+        raw = os.environ.get("LOCAL_WORLD_SIZE", "")
+        local_processes = int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    return min(requested, max(1, cpus // local_processes))
 
 
 @contextlib.contextmanager

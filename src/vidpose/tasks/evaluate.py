@@ -38,6 +38,7 @@ from ..engine.distributed import (
     is_distributed,
     is_main_process,
 )
+from ..engine.sampler import usable_workers
 from ..errors import DataFormatError
 from ..evaluation import APResult, evaluate_ap, format_table
 from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
@@ -260,7 +261,7 @@ def evaluate_split(
         batch_size=cfg.eval.batch_size,
         device=device,
         precision=cfg.eval.precision,
-        num_workers=cfg.data.num_workers,
+        num_workers=usable_workers(cfg.data.num_workers),
     )
     grouped = _persons_per_frame(sequences, pred)
     pred_seqs = [

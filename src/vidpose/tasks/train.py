@@ -29,7 +29,7 @@ from ..engine.checkpoint import load_model_state
 from ..engine.distributed import cleanup, get_rank, init_distributed, is_main_process
 from ..engine.hooks import default_hooks
 from ..engine.optim import build_optimizer
-from ..engine.sampler import EpochLoader
+from ..engine.sampler import EpochLoader, usable_workers
 from ..engine.trainer import Trainer, seed_everything
 from ..errors import CheckpointError, ConfigError
 from ..fileio import atomic_write_text
@@ -165,11 +165,16 @@ def pose_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     """AdamW for a :class:`PoseModel`: layer decay and ``train.backbone_lr_scale`` apply to the backbone only;
     every other module (MLSME, SMML, heads) sits at the top id and gets ``train.lr``, except the fusion's
     scale and gate, which get ``train.lr * train.fusion_lr_scale``, and the other temporal modules
-    (:data:`TEMPORAL_PARAMS`), which get ``train.lr * train.temporal_lr_scale`` (when the model has them)."""
+    (:data:`TEMPORAL_PARAMS`), which get ``train.lr * train.temporal_lr_scale`` (when the model has them).
+    ``train.lr_mult`` pairs come first: a parameter they match takes their factor instead."""
     all_ids = model.layer_ids()
     layer_ids = {k: v for k, v in all_ids.items() if k.startswith("backbone.")}
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     lr_mult = []
+    for pattern, factor in cfg.train.lr_mult:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            raise ConfigError(f"train.lr_mult: pattern {pattern!r} matches no trainable parameter")
+        lr_mult.append((pattern, factor))
     for patterns, factor in (
         (FUSION_PARAMS, cfg.train.fusion_lr_scale),
         (TEMPORAL_PARAMS, cfg.train.temporal_lr_scale),
@@ -234,11 +239,14 @@ def train(
         hooks = default_hooks(
             cfg.train, eval_fn=eval_fn, best_metric="ap" if evaluate else None, progress=progress
         )
+        workers = usable_workers(cfg.data.num_workers)
+        if workers < cfg.data.num_workers:
+            say(f"data.num_workers {cfg.data.num_workers} -> {workers}: the CPUs this process may use")
         loader = EpochLoader(
             dataset,
             cfg.train.batch_size,
             seed=cfg.train.seed,
-            num_workers=cfg.data.num_workers,
+            num_workers=workers,
             pin_memory=device.type == "cuda",
         )
         trainer = Trainer(
