@@ -61,6 +61,18 @@ def test_round_trip_gives_identical_outputs_and_config(tmp_path, frames):
         assert torch.equal(loaded.state_dict()[key], value), key
 
 
+def test_a_model_built_without_init_has_cpu_storage_and_the_fixed_buffers():
+    """``build_model(init_weights=False)`` (what load_model uses): no tensor left on the meta device, and the
+    non-persistent sin-cos table (which no file restores) equals the initialised model's."""
+    cfg = small_config(3)
+    bare, ref = build_model(cfg.model, init_weights=False), build_model(cfg.model)
+    tensors = [*bare.parameters(), *bare.buffers()]
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
+    assert torch.equal(bare.mlsme.pos_spatial, ref.mlsme.pos_spatial)
+    assert bare.mlsme.pos_spatial.abs().sum() > 0
+    assert set(bare.state_dict()) == set(ref.state_dict())
+
+
 def test_fp16_storage_halves_the_file_and_loads_back_as_fp32(tmp_path):
     cfg = small_config(3)
     model = randomised_model(cfg)

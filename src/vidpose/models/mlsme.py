@@ -117,6 +117,11 @@ class MLSME(nn.Module):
             if p is not None:
                 nn.init.trunc_normal_(p, std=0.02)
 
+    def reset_fixed_buffers(self) -> None:
+        """Recompute the fixed sin-cos table (a non-persistent buffer, so no file restores it)."""
+        table = sincos_pos_embed_2d(self.pos_spatial.shape[-1], self.grid)  # [N, D]
+        self.pos_spatial = table.to(self.pos_temporal.device)
+
     @staticmethod
     def _run(block: nn.Module, x: Tensor) -> Tensor:
         """Apply a joint (all T * N tokens) or divided block to x [B, T, N, D]."""

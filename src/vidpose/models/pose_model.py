@@ -216,6 +216,21 @@ class PoseModel(nn.Module):
         return ids
 
 
-def build_model(cfg: ModelConfig) -> PoseModel:
-    """The estimator described by ``cfg``, randomly initialised (``models/weights.py`` loads weights)."""
-    return PoseModel(cfg)
+def build_model(cfg: ModelConfig, *, init_weights: bool = True) -> PoseModel:
+    """The estimator described by ``cfg``, randomly initialised (``models/weights.py`` loads weights).
+
+    ``init_weights=False`` is for a caller that loads every parameter and persistent buffer next (as
+    :func:`~vidpose.models.serialization.load_model` does): the model is built on the meta device, given
+    uninitialised CPU storage and its fixed, non-persistent buffers (sin-cos position tables) recomputed,
+    which skips the random initialisation (most of the time of building a ViT-B or larger on CPU).
+    """
+    if init_weights:
+        return PoseModel(cfg)
+    with torch.device("meta"):
+        model = PoseModel(cfg)
+    model.to_empty(device="cpu")
+    for module in model.modules():
+        reset = getattr(module, "reset_fixed_buffers", None)
+        if callable(reset):
+            reset()
+    return model

@@ -172,7 +172,7 @@ def load_model(
 
     path = Path(path)
     cfg = read_model_config(path, overrides or ())
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, init_weights=False)  # every weight comes from the file
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as e:  # noqa: BLE001
