@@ -329,6 +329,8 @@ class Round:
     recipe_line: str
     #: seed-0 variants whose motion head is also read out alone (besides the full model's)
     motion_readout: tuple[str, ...] = ()
+    #: how runs were made where that differs from the header (listed under it)
+    notes: tuple[str, ...] = ()
 
     @property
     def main(self) -> tuple[str, str]:
@@ -378,15 +380,25 @@ ROUND3 = Round(
         # at their init scale) and the gate closed on the spatial side (W = 1): a 10x lr for the temporal
         # modules tests whether they can learn to select frames within the same steps
         "long_temporal_lr10": ("train.temporal_lr_scale=10",),
+        # lr10 taught the MLSME's first layer to avoid a black key frame but stalled the motion head, and the
+        # gate closed (W = 1) in every run: here the 10x lr goes to the MLSME alone and the gate keeps the
+        # plain lr (only gamma keeps fusion_lr_scale), so that the gate cannot saturate within the run
+        "long_mlsme_lr10": ('train.lr_mult=[["mlsme.*", 10], ["smml.gate.*", 1]]',),
     },
     order=(
         *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[:4]),
         ("long_temporal_lr10", 0),
         *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[4:]),
+        ("long_mlsme_lr10", 0),
     ),
-    probed=("long_full", "long_single_frame"),
+    probed=("long_full", "long_single_frame", "long_mlsme_lr10"),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
-    motion_readout=("long_temporal_lr10",),
+    motion_readout=("long_temporal_lr10", "long_mlsme_lr10"),
+    notes=(
+        "`long_mlsme_lr10_s0` was trained alone at 2 torch threads in a later session (its s/step is not "
+        "comparable with the 1-thread rows) by `vidpose train` with the overrides below, and evaluated by "
+        "`--only long_mlsme_lr10_s0 --jobs 1`",
+    ),
 )
 ROUNDS = {2: ROUND2, 3: ROUND3}
 
@@ -484,6 +496,13 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         if entry is not None:
             data[name] = entry
             shutil.copyfile(REPO / run / "log.jsonl", rnd.logs / f"{name}.jsonl")
+    # runs trained in an earlier checkout (runs/ is not in git) keep the entries of the committed table
+    committed, kept = RESULTS / f"{rnd.stem}.json", []
+    if committed.is_file():
+        for name, entry in json.loads(committed.read_text()).items():
+            if name not in data:
+                data[name] = entry
+                kept.append(name)
     full, single = rnd.main
 
     def seeds(variant: str) -> list[dict]:
@@ -505,6 +524,12 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         f"- stage 2 ({rnd.recipe_line}): every run starts from round 1's single-frame model "
         "(`runs/synthetic_v2_init`); variants are dotted overrides (`ROUND"
         f"{rnd.number}` in the script); the last checkpoint is evaluated (no selection)",
+        *(f"- {note}" for note in rnd.notes),
+        *(
+            [f"- rows read from the committed JSON (runs of an earlier checkout): {', '.join(kept)}"]
+            if kept
+            else []
+        ),
         "",
         "## Full model vs single-frame baseline, same recipe (mean ± sample std over the seeds run)",
         "",
@@ -544,6 +569,13 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
             f"| {full} s0, motion head alone (diagnostic) | 1 | {_cell(full0, 'clean_motion')} "
             f"| {_cell(full0, 'clean_motion', 'ap_hard')} | {_cell(full0, 'black_motion')} | | | | | |"
         )
+    for variant in rnd.motion_readout:
+        e = data.get(run_name(variant, 0))
+        if e is not None and "clean_motion" in e:
+            lines.append(
+                f"| {variant} s0, motion head alone (diagnostic) | 1 | {_cell(e, 'clean_motion')} "
+                f"| {_cell(e, 'clean_motion', 'ap_hard')} | {_cell(e, 'black_motion')} | | | | | |"
+            )
     lines += ["", "## Per-joint AP, all frames (mean over seeds)", ""]
     lines.append("| model | " + " | ".join(COLUMNS) + " |")
     lines.append("|---" * (len(COLUMNS) + 1) + "|")
@@ -565,6 +597,14 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
             f"| {variant} | `{' '.join(overrides) or '(none)'}` | {_cell(e, 'clean') or 'not run'} "
             f"| {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} | {cost} | {gamma} |"
         )
+    for variant, overrides in list(rnd.variants.items())[2:]:  # variants run with more than one seed
+        es = seeds(variant)
+        if len(es) > 1:
+            lines.append(
+                f"| {variant}, mean ± std over {len(es)} seeds | `{' '.join(overrides)}` "
+                f"| {stat(variant, 'clean')} | {stat(variant, 'clean', 'ap_hard')} "
+                f"| {stat(variant, 'black')} | {_mean_std([e['train']['s_per_step'] for e in es])} | |"
+            )
     _write_results(rnd.stem, lines, data, wall)
 
 
