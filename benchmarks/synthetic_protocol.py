@@ -384,20 +384,28 @@ ROUND3 = Round(
         # gate closed (W = 1) in every run: here the 10x lr goes to the MLSME alone and the gate keeps the
         # plain lr (only gamma keeps fusion_lr_scale), so that the gate cannot saturate within the run
         "long_mlsme_lr10": ('train.lr_mult=[["mlsme.*", 10], ["smml.gate.*", 1]]',),
+        # the gate closed even at the plain lr: does the fusion route the motion feature in when half the
+        # training key frames are black (where the motion feature is the only one that knows the pose)?
+        # With its single-frame pair under the same corruptions.
+        "long_black50": ("data.augment.key_frame_drop_prob=0.5",),
+        "long_black50_single_frame": ("model.temporal=false", "data.augment.key_frame_drop_prob=0.5"),
     },
     order=(
         *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[:4]),
         ("long_temporal_lr10", 0),
         *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[4:]),
         ("long_mlsme_lr10", 0),
+        ("long_black50", 0),
+        ("long_black50_single_frame", 0),
     ),
-    probed=("long_full", "long_single_frame", "long_mlsme_lr10"),
+    probed=("long_full", "long_single_frame", "long_mlsme_lr10", "long_black50", "long_black50_single_frame"),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
-    motion_readout=("long_temporal_lr10", "long_mlsme_lr10"),
+    motion_readout=("long_temporal_lr10", "long_mlsme_lr10", "long_black50"),
     notes=(
         "`long_mlsme_lr10_s0` was trained alone at 2 torch threads in a later session (its s/step is not "
         "comparable with the 1-thread rows) by `vidpose train` with the overrides below, and evaluated by "
-        "`--only long_mlsme_lr10_s0 --jobs 1`",
+        "`--only long_mlsme_lr10_s0 --jobs 1`; `long_black50_s0` and `long_black50_single_frame_s0` likewise "
+        "(2 threads, one after the other, `--only ... --jobs 1`)",
     ),
 )
 ROUNDS = {2: ROUND2, 3: ROUND3}
