@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from vidpose.config import load_config
 from vidpose.data.synthetic import SynthConfig, generate_split
+from vidpose.engine.sampler import usable_workers
 from vidpose.inference.estimator import WindowEstimator
 from vidpose.models.serialization import load_model
 from vidpose.tasks import evaluate
@@ -82,11 +83,17 @@ def test_precision_and_workers_are_evaluations_own_settings(split, monkeypatch):
 
     monkeypatch.setattr(evaluate, "DataLoader", loader)
     monkeypatch.setattr(evaluate, "WindowEstimator", Recording)
+    # 3 workers where the CPUs allow them (the count is capped at this process's share: usable_workers)
+    monkeypatch.setattr(evaluate, "usable_workers", lambda n: usable_workers(n, cpus=8, local_processes=1))
     summary = evaluate_split(model, cfg)
     assert seen == [3, "bfloat16"] and summary.report["precision"] == "bfloat16"
     seen.clear()
     evaluate_split(model, dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, precision="float32")))
     assert seen == [3, "float32"]  # train.amp does not switch evaluation to bf16
+    seen.clear()
+    monkeypatch.setattr(evaluate, "usable_workers", lambda n: usable_workers(n, cpus=2, local_processes=1))
+    evaluate_split(model, cfg)
+    assert seen == [2, "bfloat16"]  # on 2 CPUs the 3 workers asked for become 2
 
 
 # --------------------------------------------------------------------------------------------- DDP
