@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .distributed import get_rank, get_world_size
+from .distributed import _env_int, get_rank, get_world_size
 
 __all__ = ["derive_seed", "ShardedSampler", "EpochLoader", "seeded_rng", "usable_workers"]
 
@@ -54,9 +54,8 @@ def usable_workers(requested: int, *, cpus: int | None = None, local_processes: 
     if cpus is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if local_processes is None:
-        raw = os.environ.get("LOCAL_WORLD_SIZE", "")
-        local_processes = int(raw) if raw.isdigit() and int(raw) > 0 else 1
-    return min(requested, max(1, cpus // local_processes))
+        local_processes = _env_int("LOCAL_WORLD_SIZE", 1)  # read as torchrun's LOCAL_RANK is
+    return min(requested, max(1, cpus // max(1, local_processes)))
 
 
 @contextlib.contextmanager
