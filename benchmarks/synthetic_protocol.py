@@ -364,7 +364,7 @@ ROUND2 = Round(
         ("robust_no_corrupt", 0),
         ("plain_single_frame", 0),
         ("robust_fusion_lr1", 0),
-    ),  # fmt: skip
+    ),
     probed=("robust_full", "robust_single_frame", "robust_no_corrupt"),
     recipe_line="`configs/synthetic/stage2_robust.yaml`, 150 steps, batch 16",
 )
@@ -389,6 +389,10 @@ ROUND3 = Round(
         # With its single-frame pair under the same corruptions.
         "long_black50": ("data.augment.key_frame_drop_prob=0.5",),
         "long_black50_single_frame": ("model.temporal=false", "data.augment.key_frame_drop_prob=0.5"),
+        # the gate closes whatever the data asks; with gamma at 0 its gradient is zero-mean noise. Holding
+        # it at W = 0.5 for the first half of the run (train.lr_hold) lets gamma and the motion branch learn
+        # against a fixed mix before the pixel-wise weight may move; the fusion monitor logs W and |gamma|
+        "long_gate_hold": ('train.lr_hold=[["smml.gate.*", 150]]',),
     },
     order=(
         *((("long_full", "long_single_frame")[i], s) for i, s in _MAIN_ORDER[:4]),
@@ -397,15 +401,24 @@ ROUND3 = Round(
         ("long_mlsme_lr10", 0),
         ("long_black50", 0),
         ("long_black50_single_frame", 0),
+        ("long_gate_hold", 0),
     ),
-    probed=("long_full", "long_single_frame", "long_mlsme_lr10", "long_black50", "long_black50_single_frame"),
+    probed=(
+        "long_full",
+        "long_single_frame",
+        "long_mlsme_lr10",
+        "long_black50",
+        "long_black50_single_frame",
+        "long_gate_hold",
+    ),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
-    motion_readout=("long_temporal_lr10", "long_mlsme_lr10", "long_black50"),
+    motion_readout=("long_temporal_lr10", "long_mlsme_lr10", "long_black50", "long_gate_hold"),
     notes=(
         "`long_mlsme_lr10_s0` was trained alone at 2 torch threads in a later session (its s/step is not "
         "comparable with the 1-thread rows) by `vidpose train` with the overrides below, and evaluated by "
         "`--only long_mlsme_lr10_s0 --jobs 1`; `long_black50_s0` and `long_black50_single_frame_s0` likewise "
-        "(2 threads, one after the other, `--only ... --jobs 1`)",
+        "(2 threads, one after the other, `--only ... --jobs 1`); `long_gate_hold_s0` in a third session at "
+        "1 thread beside a 1-thread stage-1 run (round 4's init)",
     ),
 )
 ROUNDS = {2: ROUND2, 3: ROUND3}

@@ -329,6 +329,11 @@ class TrainConfig:
             lr factor for the parameters a pattern matches (the first matching pair wins, and these pairs
             come before ``fusion_lr_scale`` and ``temporal_lr_scale``). A pattern that matches no trainable
             parameter is an error.
+        lr_hold: (fnmatch pattern over parameter names, steps) pairs, e.g. ``[["smml.gate.*", 150]]``: the
+            parameters a pattern matches keep their initial values (lr 0) for the first ``steps`` optimiser
+            steps, then follow the schedule (the first matching pair wins). Used to hold SMML's gate at its
+            initial W = 0.5 while the fusion's scale and the motion branch learn. A pattern that matches no
+            trainable parameter is an error.
         betas: AdamW betas.
         warmup_ratio: lr factor at step 0 of the linear warm-up (reaches 1 at ``warmup_steps``).
         min_lr_ratio: cosine schedule's final lr factor.
@@ -350,6 +355,7 @@ class TrainConfig:
     fusion_lr_scale: float = 1.0
     temporal_lr_scale: float = 1.0
     lr_mult: tuple[tuple[str, float], ...] = ()
+    lr_hold: tuple[tuple[str, int], ...] = ()
     layer_decay: float = 0.75
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.999)
@@ -740,6 +746,9 @@ def validate(cfg: Config) -> None:
     for i, (pattern, factor) in enumerate(t.lr_mult):
         if not factor > 0.0:
             raise ConfigError(f"train.lr_mult[{i}]: the factor of {pattern!r} must be > 0, got {factor}")
+    for i, (pattern, steps) in enumerate(t.lr_hold):
+        if steps < 0:
+            raise ConfigError(f"train.lr_hold[{i}]: the steps of {pattern!r} must be >= 0, got {steps}")
     for f in dataclasses.fields(d.augment):
         value = getattr(d.augment, f.name)
         if f.name.endswith("_prob") and not 0.0 <= value <= 1.0:

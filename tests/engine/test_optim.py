@@ -167,3 +167,15 @@ def test_lr_mult_scales_matching_parameters_and_rejects_unknown_patterns():
     assert group_of(groups, named["norm.weight"])["lr"] == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="matches no trainable parameter"):
         param_groups(model, lr=1e-3, weight_decay=0.0, lr_mult=[("nothing.*", 2.0)])
+
+
+def test_lr_hold_puts_matching_parameters_in_groups_with_their_hold_steps():
+    model = TinyViT()
+    groups = param_groups(model, lr=1e-3, weight_decay=0.05, lr_hold=[("head.*", 7), ("head.bias", 2)])
+    named = dict(model.named_parameters())
+    assert group_of(groups, named["head.weight"])["hold_steps"] == 7
+    assert group_of(groups, named["head.bias"])["hold_steps"] == 7  # the first matching pair wins
+    assert group_of(groups, named["norm.weight"])["hold_steps"] == 0
+    assert group_of(groups, named["head.weight"]) is not group_of(groups, named["patch.weight"])
+    with pytest.raises(ValueError, match="lr_hold pattern 'nothing.\\*' matches no trainable parameter"):
+        param_groups(model, lr=1e-3, weight_decay=0.0, lr_hold=[("nothing.*", 2)])

@@ -447,3 +447,30 @@ def test_lr_mult_pairs_come_before_the_named_scales(synth_root, tmp_path):
     bad = _cfg(synth_root, tmp_path, 'train.lr_mult=[["mlsmee.*", 2]]')
     with pytest.raises(ConfigError, match="pattern 'mlsmee.\\*' matches no trainable parameter"):
         pose_optimizer(build_model(bad.model), bad)
+
+
+def test_lr_hold_keeps_the_gate_at_its_init_and_the_monitor_logs_it(synth_root, tmp_path):
+    """``train.lr_hold`` holds SMML's gate for 3 steps (W stays exactly sigmoid(0) = 0.5 in the forwards
+    the fusion monitor observes) while gamma learns; from step 4 the gate moves. A bad pattern is an error."""
+    hold = ('train.lr_hold=[["smml.gate.*", 3]]', "train.fusion_lr_scale=20", "train.epochs=100")
+    held = train(_cfg(synth_root, tmp_path / "a", *hold, "train.max_steps=3"), progress=False, evaluate=False)
+    model, _ = load_model(held["files"]["last"])
+    assert torch.equal(model.smml.gate.weight, torch.zeros_like(model.smml.gate.weight))
+    assert torch.equal(model.smml.gate.bias, torch.zeros_like(model.smml.gate.bias))
+    assert model.smml.fusion_scale.abs().min() > 0  # gamma learned meanwhile
+
+    train(_cfg(synth_root, tmp_path / "b", *hold, "train.max_steps=6"), progress=False, evaluate=False)
+    w, gamma = _losses(tmp_path / "b", "fusion/gate_w"), _losses(tmp_path / "b", "fusion/gamma_abs")
+    assert sorted(w) == sorted(gamma) == [1, 2, 3, 4, 5, 6]
+    assert [w[s] for s in (1, 2, 3, 4)] == [0.5] * 4  # step 4's forward runs before its update
+    assert w[5] != 0.5 and w[6] != 0.5
+    assert 0 < gamma[1] < gamma[3]  # |gamma| of a zero init grows by about the lr per step
+
+    bad = _cfg(synth_root, tmp_path, 'train.lr_hold=[["gates.*", 3]]')
+    from vidpose.models import build_model
+    from vidpose.tasks.train import pose_optimizer
+
+    with pytest.raises(ConfigError, match="train.lr_hold pattern 'gates.\\*' matches no trainable parameter"):
+        pose_optimizer(build_model(bad.model), bad)
+    with pytest.raises(ConfigError, match=r"train.lr_hold\[0\]: the steps of 'smml.gate.\*' must be >= 0"):
+        _cfg(synth_root, tmp_path, 'train.lr_hold=[["smml.gate.*", -1]]')

@@ -78,7 +78,8 @@ class HookBase:
 
 
 class LRScheduler(HookBase):
-    """Sets ``group["lr"] = group["base_lr"] * factor(step)`` before every step (schedule from ``cfg``)."""
+    """Sets ``group["lr"] = group["base_lr"] * factor(step)`` before every step (schedule from ``cfg``), or 0
+    while ``step < group["hold_steps"]`` (a group held at its initial values, ``train.lr_hold``)."""
 
     priority = 10
 
@@ -94,9 +95,10 @@ class LRScheduler(HookBase):
 
     def before_step(self) -> None:
         assert self._factor is not None, "before_train was not called"
-        factor = self._factor(self.trainer.step)
+        step = self.trainer.step
+        factor = self._factor(step)
         for group in self.trainer.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
+            group["lr"] = 0.0 if step < group.get("hold_steps", 0) else group["base_lr"] * factor
 
 
 class PeriodicCheckpointer(HookBase):

@@ -55,6 +55,7 @@ def param_groups(
     layer_decay: float = 1.0,
     backbone_lr_scale: float = 1.0,
     lr_mult: Sequence[tuple[str, float]] = (),
+    lr_hold: Sequence[tuple[str, int]] = (),
     no_decay: Sequence[str] = NO_DECAY_PATTERNS,
 ) -> list[dict[str, Any]]:
     """AdamW parameter groups of the trainable parameters of ``model``.
@@ -64,15 +65,18 @@ def param_groups(
     Parameters with ``ndim <= 1`` or whose name matches a ``no_decay`` pattern get no weight decay.
     ``lr_mult`` lists (fnmatch pattern, factor) pairs: a parameter whose full name matches a pattern gets its
     lr multiplied by the factor of the first matching pair (on top of the layer scale), like MMEngine's
-    ``paramwise_cfg.custom_keys``. Parameters with the same (lr, weight decay) share a group.
+    ``paramwise_cfg.custom_keys``. ``lr_hold`` lists (fnmatch pattern, steps) pairs: a parameter whose name
+    matches is held at its value for the first ``steps`` optimiser steps (the group's ``hold_steps``, which
+    :class:`~vidpose.engine.hooks.LRScheduler` turns into lr 0; first matching pair wins). Parameters with the
+    same (layer, weight decay, lr factor, hold) share a group.
 
     Returns:
         groups with keys ``params``, ``lr``, ``base_lr`` (= ``lr``, the unscheduled rate), ``lr_scale``,
-        ``weight_decay`` and ``layer_id`` (-1 for parameters outside ``layer_ids``).
+        ``weight_decay``, ``layer_id`` (-1 for parameters outside ``layer_ids``) and ``hold_steps``.
 
     Raises:
         ValueError: a name of ``layer_ids`` is not a trainable parameter, an id exceeds ``max_layer_id``,
-            or a pattern of ``lr_mult`` matches no trainable parameter.
+            or a pattern of ``lr_mult`` or ``lr_hold`` matches no trainable parameter.
     """
     named = [(n, p) for n, p in unwrap(model).named_parameters() if p.requires_grad]
     layer_ids = dict(layer_ids or {})
@@ -86,18 +90,19 @@ def param_groups(
         if lo < 0 or hi > top_id:
             raise ValueError(f"layer ids must be in [0, max_layer_id={top_id}], got [{lo}, {hi}]")
 
-    for pattern, _ in lr_mult:
-        if not any(fnmatch.fnmatchcase(n, pattern) for n, _ in named):
-            raise ValueError(f"lr_mult pattern {pattern!r} matches no trainable parameter")
+    for what, pairs in (("lr_mult", lr_mult), ("lr_hold", lr_hold)):
+        for pattern, _ in pairs:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n, _ in named):
+                raise ValueError(f"{what} pattern {pattern!r} matches no trainable parameter")
 
-    def mult(name: str) -> float:
-        return next((float(f) for pattern, f in lr_mult if fnmatch.fnmatchcase(name, pattern)), 1.0)
+    def first(pairs: Sequence[tuple[str, Any]], name: str, default: Any) -> Any:
+        return next((v for pattern, v in pairs if fnmatch.fnmatchcase(name, pattern)), default)
 
-    groups: dict[tuple[int, bool, float], dict[str, Any]] = {}
+    groups: dict[tuple[int, bool, float, int], dict[str, Any]] = {}
     for name, p in named:
         layer = layer_ids.get(name, -1)
         decay = not _no_decay(name, p, no_decay)
-        key = (layer, decay, mult(name))
+        key = (layer, decay, float(first(lr_mult, name, 1.0)), int(first(lr_hold, name, 0)))
         if key not in groups:
             scale = 1.0 if layer < 0 else backbone_lr_scale * layer_decay ** (top_id - layer)
             scale *= key[2]
@@ -108,6 +113,7 @@ def param_groups(
                 "lr_scale": scale,
                 "weight_decay": weight_decay if decay else 0.0,
                 "layer_id": layer,
+                "hold_steps": key[3],
             }
         groups[key]["params"].append(p)
     return list(groups.values())
@@ -122,8 +128,8 @@ def build_optimizer(
     lr_mult: Sequence[tuple[str, float]] = (),
     no_decay: Sequence[str] = NO_DECAY_PATTERNS,
 ) -> torch.optim.AdamW:
-    """AdamW from ``cfg`` (``lr``, ``weight_decay``, ``layer_decay``, ``backbone_lr_scale``, ``betas``) and
-    the per-parameter lr factors ``lr_mult`` (see :func:`param_groups`)."""
+    """AdamW from ``cfg`` (``lr``, ``weight_decay``, ``layer_decay``, ``backbone_lr_scale``, ``betas``,
+    ``lr_hold``) and the per-parameter lr factors ``lr_mult`` (see :func:`param_groups`)."""
     groups = param_groups(
         model,
         lr=cfg.lr,
@@ -133,6 +139,7 @@ def build_optimizer(
         layer_decay=cfg.layer_decay,
         backbone_lr_scale=cfg.backbone_lr_scale,
         lr_mult=lr_mult,
+        lr_hold=cfg.lr_hold,
         no_decay=no_decay,
     )
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)

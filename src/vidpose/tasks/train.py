@@ -27,7 +27,7 @@ from ..data.dataset import build_dataset
 from ..data.posetrack import read_sequences
 from ..engine.checkpoint import load_model_state
 from ..engine.distributed import cleanup, get_rank, init_distributed, is_main_process
-from ..engine.hooks import default_hooks
+from ..engine.hooks import HookBase, default_hooks
 from ..engine.optim import build_optimizer
 from ..engine.sampler import EpochLoader, usable_workers
 from ..engine.trainer import Trainer, seed_everything
@@ -40,13 +40,49 @@ from ..models.vit import VIT_SIZES
 from ..state_dicts import unwrap
 from .evaluate import crop_holder, evaluate_split
 
-__all__ = ["train", "init_from_checkpoint", "pose_step", "pose_optimizer"]
+__all__ = ["train", "init_from_checkpoint", "pose_step", "pose_optimizer", "FusionMonitor"]
 
 
 def pose_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """One forward through the (possibly DDP-wrapped) model and the model's named, weighted losses."""
     outputs = model(batch["clip"])
     return unwrap(model).loss(outputs, batch["target"], batch["target_weight"])
+
+
+class FusionMonitor(HookBase):
+    """Adds what SMML's fusion does to every logged record: ``fusion/gate_w``, the mean pixel-wise weight W
+    of the training forwards since the last record (W = 1: spatial feature only), and ``fusion/gamma_abs``,
+    the mean |gamma| of the fusion scale. Observes the gate's output with a forward hook; changes nothing.
+
+    Args:
+        model: the (unwrapped) pose model; it must have ``smml.gate`` and ``smml.fusion_scale``.
+    """
+
+    priority = 80  # before the loggers (90)
+
+    def __init__(self, model: nn.Module) -> None:
+        self.smml = model.smml
+        self._sum: torch.Tensor | None = None
+        self._count = 0
+        self._handle = self.smml.gate.register_forward_hook(self._observe)
+
+    def _observe(self, module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        if module.training:
+            w = output.detach().float().sigmoid().mean()
+            self._sum = w if self._sum is None else self._sum + w
+            self._count += 1
+
+    def after_step(self) -> None:
+        record = self.trainer.log_record
+        if record is None:
+            return
+        if self._sum is not None:
+            record["fusion/gate_w"] = float(self._sum) / self._count
+        record["fusion/gamma_abs"] = float(self.smml.fusion_scale.detach().abs().mean())
+        self._sum, self._count = None, 0
+
+    def after_train(self) -> None:
+        self._handle.remove()
 
 
 #: Backbone settings that change the numbers without changing any weight's shape.
@@ -166,24 +202,24 @@ def pose_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     every other module (MLSME, SMML, heads) sits at the top id and gets ``train.lr``, except the fusion's
     scale and gate, which get ``train.lr * train.fusion_lr_scale``, and the other temporal modules
     (:data:`TEMPORAL_PARAMS`), which get ``train.lr * train.temporal_lr_scale`` (when the model has them).
-    ``train.lr_mult`` pairs come first: a parameter they match takes their factor instead."""
+    ``train.lr_mult`` pairs come first: a parameter they match takes their factor instead. ``train.lr_hold``
+    holds the parameters it names for its first steps."""
     all_ids = model.layer_ids()
     layer_ids = {k: v for k, v in all_ids.items() if k.startswith("backbone.")}
     names = {n for n, p in model.named_parameters() if p.requires_grad}
-    lr_mult = []
-    for pattern, factor in cfg.train.lr_mult:
-        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-            raise ConfigError(f"train.lr_mult: pattern {pattern!r} matches no trainable parameter")
-        lr_mult.append((pattern, factor))
+    lr_mult = list(cfg.train.lr_mult)
     for patterns, factor in (
         (FUSION_PARAMS, cfg.train.fusion_lr_scale),
         (TEMPORAL_PARAMS, cfg.train.temporal_lr_scale),
     ):
         if factor != 1.0:
             lr_mult += [(p, factor) for p in patterns if any(fnmatch.fnmatchcase(n, p) for n in names)]
-    return build_optimizer(
-        model, cfg.train, layer_ids=layer_ids, max_layer_id=max(all_ids.values()), lr_mult=lr_mult
-    )
+    try:
+        return build_optimizer(
+            model, cfg.train, layer_ids=layer_ids, max_layer_id=max(all_ids.values()), lr_mult=lr_mult
+        )
+    except ValueError as err:  # a train.lr_mult / train.lr_hold pattern that matches no parameter
+        raise ConfigError(f"train.{err}") from err
 
 
 def _write_config(cfg: Config, out_dir: Path) -> None:
@@ -239,6 +275,8 @@ def train(
         hooks = default_hooks(
             cfg.train, eval_fn=eval_fn, best_metric="ap" if evaluate else None, progress=progress
         )
+        if hasattr(getattr(model, "smml", None), "gate"):
+            hooks.append(FusionMonitor(model))
         workers = usable_workers(cfg.data.num_workers)
         if workers < cfg.data.num_workers:
             say(f"data.num_workers {cfg.data.num_workers} -> {workers}: the CPUs this process may use")
