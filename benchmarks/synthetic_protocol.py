@@ -331,6 +331,25 @@ class Round:
     motion_readout: tuple[str, ...] = ()
     #: how runs were made where that differs from the header (listed under it)
     notes: tuple[str, ...] = ()
+    #: a single-frame stage-1 recipe trained first (from ``INIT2``) whose last model initialises this
+    #: round's stage 2 instead of ``INIT2``
+    stage1: str | None = None
+    stage1_dir: Path | None = None
+
+    @property
+    def init_overrides(self) -> tuple[str, ...]:
+        if self.stage1_dir is None:
+            return ()
+        return (f"model.init_from={self.stage1_dir / 'model_last.safetensors'}",)
+
+    @property
+    def init_line(self) -> str:
+        if self.stage1 is None:
+            return "every run starts from round 1's single-frame model (`runs/synthetic_v2_init`)"
+        return (
+            f"every run starts from `{self.stage1_dir}`, round 1's single-frame model trained further by "
+            f"`{self.stage1}` (single frame, no key-frame corruptions)"
+        )
 
     @property
     def main(self) -> tuple[str, str]:
@@ -421,7 +440,29 @@ ROUND3 = Round(
         "1 thread beside a 1-thread stage-1 run (round 4's init)",
     ),
 )
-ROUNDS = {2: ROUND2, 3: ROUND3}
+ROUND4 = Round(
+    number=4,
+    title="Synthetic protocol, round 4: round 3's recipe from a longer-trained stage 1",
+    recipe="configs/synthetic/stage2_long.yaml",
+    out_dir=Path("runs/synthetic_stage2_r4"),
+    variants={
+        "r4_full": (),
+        "r4_single_frame": ("model.temporal=false",),
+        # round 3's long_gate_hold from the stronger init
+        "r4_gate_hold": ('train.lr_hold=[["smml.gate.*", 150]]',),
+    },
+    order=(
+        *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[:2]),
+        ("r4_gate_hold", 0),
+        *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[2:]),
+    ),
+    probed=("r4_full", "r4_single_frame", "r4_gate_hold"),
+    recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
+    motion_readout=("r4_gate_hold",),
+    stage1="configs/synthetic/stage1_long.yaml",
+    stage1_dir=Path("runs/synthetic_stage1_long"),
+)
+ROUNDS = {2: ROUND2, 3: ROUND3, 4: ROUND4}
 
 
 def make_data2() -> None:
@@ -465,7 +506,8 @@ def round_jobs(rnd: Round, only: list[str] | None) -> list[Job]:
         if only and variant not in only and name not in only:
             continue
         probes = PROBES if variant in rnd.probed else ()
-        jobs.append((name, (*rnd.variants[variant], f"train.seed={seed}"), rnd.out_dir / name, probes))
+        overrides = (*rnd.init_overrides, *rnd.variants[variant], f"train.seed={seed}")
+        jobs.append((name, overrides, rnd.out_dir / name, probes))
     return jobs
 
 
@@ -475,6 +517,14 @@ def run_round(rnd: Round, args: argparse.Namespace, threads: int) -> dict[str, f
     make_data2()
     make_init2()
     wall["data + init"] = (time.time() - t) / 60
+    if rnd.stage1 is not None and rnd.stage1_dir is not None:
+        t = time.time()
+        if not (REPO / rnd.stage1_dir / "model_last.safetensors").is_file():
+            cmd = vidpose("train", rnd.stage1, "--no-progress")
+            _run(cmd, REPO / rnd.stage1_dir / "stdout.log", threads=2)
+        for cond in ("clean", *PROBES):
+            evaluate(rnd.stage1_dir, cond, threads=2)
+        wall["stage 1"] = (time.time() - t) / 60
     t = time.time()
     full_s0 = run_name(rnd.main[0], 0)
 
@@ -511,6 +561,8 @@ def _cell(entry: dict | None, cond: str, key: str = "ap", col: str = "Total") ->
 def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, float]) -> None:
     rnd.logs.mkdir(parents=True, exist_ok=True)
     runs = {name: out for name, _, out, _ in round_jobs(rnd, None)}
+    if rnd.stage1_dir is not None:
+        runs = {"stage1": rnd.stage1_dir, **runs}
     data: dict = {}
     for name, run in runs.items():
         entry = _entry(run)
@@ -542,8 +594,7 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         "- data: `data/synth_v2`, train 300 clips (seed 0; the first 249 are round 1's), test 12 clips (seed "
         "20261201, never trained or selected on); GT boxes; no flip test; hard = frames with a person > 40 % "
         "occluded or strongly blurred",
-        f"- stage 2 ({rnd.recipe_line}): every run starts from round 1's single-frame model "
-        "(`runs/synthetic_v2_init`); variants are dotted overrides (`ROUND"
+        f"- stage 2 ({rnd.recipe_line}): {rnd.init_line}; variants are dotted overrides (`ROUND"
         f"{rnd.number}` in the script); the last checkpoint is evaluated (no selection)",
         *(f"- {note}" for note in rnd.notes),
         *(
@@ -558,6 +609,13 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         "| train min | infer ms/window | mean abs gamma |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    if "stage1" in data:
+        s1 = data["stage1"]
+        lines.append(
+            f"| stage 1 (the common init) | 1 | {_cell(s1, 'clean')} | {_cell(s1, 'clean', 'ap_hard')} "
+            f"| {_cell(s1, 'black')} | {_cell(s1, 'neighbour')} | {s1['train']['s_per_step']:.2f} "
+            f"| {s1['train']['minutes']:.1f} | | |"
+        )
     for variant in rnd.main:
         es = seeds(variant)
         gam = [e["fusion"]["gamma_abs_mean"] for e in es if e["fusion"]]
@@ -636,7 +694,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="stage-2 variants or runs to train/evaluate")
     parser.add_argument("--tables-only", action="store_true", help="rewrite the tables from what exists")
     parser.add_argument(
-        "--round", choices=("1", "2", "3", "all"), default="all", help="protocol round(s) to run"
+        "--round", choices=("1", "2", "3", "4", "all"), default="all", help="protocol round(s) to run"
     )
     args = parser.parse_args()
     threads = max(2 // args.jobs, 1)
