@@ -448,17 +448,27 @@ ROUND4 = Round(
     variants={
         "r4_full": (),
         "r4_single_frame": ("model.temporal=false",),
-        # round 3's long_gate_hold from the stronger init
-        "r4_gate_hold": ('train.lr_hold=[["smml.gate.*", 150]]',),
+        # the MLSME is trained masked (half its input tokens, and the whole key frame in 30 % of windows) and
+        # the fusion learns from that masked Fm while the spatial path sees the clean key frame; at test time
+        # Fm is unmasked. Without the masks the fusion trains on the Fm it is tested with (the pose
+        # reconstruction still trains the motion head; the context loss has no hidden position left)
+        "r4_no_mask": ("model.mlsme.use_cube_mask=false", "model.mlsme.use_frame_mask=false"),
+        # round 3's long_gate_hold showed the gate is a switch: released at step 150, W went 0.5 -> 0.0001
+        # in 30 steps (the fusion monitor's log). Its conv has 2C x 3 x 3 = 2304 inputs; AdamW moves each
+        # weight by about its lr per step, so the logit moves by up to ~lr x 2304 x |feature| per step (~23
+        # at the 20x lr, ~1 at the plain lr). 1 % of the plain lr (~0.01 per step) lets W become selective
+        # instead of saturating; gamma keeps its 20x
+        "r4_gate_slow": ('train.lr_mult=[["smml.gate.*", 0.01]]',),
     },
     order=(
         *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[:2]),
-        ("r4_gate_hold", 0),
+        ("r4_gate_slow", 0),
+        ("r4_no_mask", 0),
         *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[2:]),
     ),
-    probed=("r4_full", "r4_single_frame", "r4_gate_hold"),
+    probed=("r4_full", "r4_single_frame", "r4_gate_slow", "r4_no_mask"),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
-    motion_readout=("r4_gate_hold",),
+    motion_readout=("r4_gate_slow", "r4_no_mask"),
     stage1="configs/synthetic/stage1_long.yaml",
     stage1_dir=Path("runs/synthetic_stage1_long"),
 )
