@@ -694,7 +694,40 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
                 f"| {stat(variant, 'clean')} | {stat(variant, 'clean', 'ap_hard')} "
                 f"| {stat(variant, 'black')} | {_mean_std([e['train']['s_per_step'] for e in es])} | |"
             )
+    lines += fusion_trajectory_lines(rnd, runs)
     _write_results(rnd.stem, lines, data, wall)
+
+
+#: training steps at which the fusion trajectory table samples the monitor's records
+TRAJECTORY_STEPS = (10, 50, 100, 150, 160, 170, 180, 200, 250, 300)
+
+
+def fusion_trajectory_lines(rnd: Round, runs: dict[str, Path]) -> list[str]:
+    """A table of the fusion monitor's ``fusion/gate_w`` / ``fusion/gamma_abs`` over training, for the runs
+    whose log has them (runs trained since the monitor exists; read from the committed raw logs)."""
+    rows = []
+    for name in runs:
+        log = rnd.logs / f"{name}.jsonl"
+        if not log.is_file():
+            continue
+        logged = map(json.loads, log.read_text().splitlines())
+        records = {r["step"]: r for r in logged if "fusion/gate_w" in r}
+        if records:
+            cells = [
+                f"{r['fusion/gate_w']:.4f} / {r['fusion/gamma_abs']:.3f}" if (r := records.get(s)) else ""
+                for s in TRAJECTORY_STEPS
+            ]
+            rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "",
+        "## The fusion during training (mean gate W since the last record / mean |gamma|; W = 1: spatial)",
+        "",
+        "| run | " + " | ".join(f"step {s}" for s in TRAJECTORY_STEPS) + " |",
+        "|---" * (len(TRAJECTORY_STEPS) + 1) + "|",
+        *rows,
+    ]
 
 
 def main() -> None:
