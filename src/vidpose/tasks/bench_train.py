@@ -336,6 +336,7 @@ def _bench_variant(
         repeats=len(times),
     )
     del trainer, model
+    gc.collect()  # the trainer and its hooks reference each other: free this variant before the next one
     if dev.type == "cuda":
         torch.cuda.empty_cache()
     return row
