@@ -192,9 +192,9 @@ def test_outputs_and_keys_are_those_of_the_single_class_smml(fusion):
 
 
 def test_the_bundled_temporal_model_computes_what_it_computed_before_the_fusion_classes():
-    """Heatmaps of the bundled model (MLSME + SMML) on a seeded random clip; 158 tensors load strictly. First
-    recorded with the single-class SMML and the separate Attention / CrossAttention of commit 03c3f8a (round 1's
-    bundle, whose numbers these classes reproduced); re-recorded for round 4's bundle."""
+    """Heatmaps of the bundled model (MLSME + SMML) on a seeded random clip; 158 tensors load strictly.
+    First recorded with the single-class SMML and the separate Attention / CrossAttention of commit 03c3f8a
+    (round 1's bundle, whose numbers these classes reproduced); re-recorded for round 4's bundle."""
     loaded = load_model(bundled_checkpoint("temporal"))
     assert len(loaded.model.state_dict()) == 158 and isinstance(loaded.model.smml, SMML)
     H, W = loaded.config.model.image_size
