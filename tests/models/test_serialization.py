@@ -184,3 +184,16 @@ def test_wrong_kinds_of_file_say_what_was_expected(tmp_path):
 
     with pytest.raises(CheckpointError, match="file not found"):
         load_model(tmp_path / "absent.safetensors")
+
+
+def test_a_safetensors_header_length_ending_in_0x80_is_not_taken_for_a_pickle(tmp_path):
+    """The file's first byte is its header length's low byte; 0x80 is also a pickle's protocol marker."""
+    for pad in range(256):
+        meta = {"format": "vidpose-train-state", "pad": "x" * pad}
+        path = _write(tmp_path / f"p{pad}.safetensors", {"w": torch.zeros(2)}, meta)
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no padding gave a header length ending in 0x80")
+    with pytest.raises(CheckpointError, match="a 'vidpose-train-state' file, expected a vidpose model file"):
+        load_model(path)

@@ -86,9 +86,16 @@ def save_model(
 
 
 def _sniff(path: Path) -> str:
-    """``torch-zip`` | ``pickle`` | ``other`` from the first bytes of a file."""
+    """``torch-zip`` | ``pickle`` | ``other`` from the first bytes of a file.
+
+    A safetensors file starts with its header's length (8 bytes, little-endian) and then the JSON header
+    (``{``); that is checked first, because a header length whose low byte is 0x80 looks like a pickle's
+    protocol marker."""
     with path.open("rb") as f:
-        head = f.read(4)
+        head = f.read(9)
+    header_end = 8 + int.from_bytes(head[:8], "little")
+    if len(head) == 9 and head[8:9] == b"{" and header_end <= path.stat().st_size:
+        return "other"
     if head.startswith(b"PK\x03\x04"):
         return "torch-zip"
     if head[:1] == b"\x80":
