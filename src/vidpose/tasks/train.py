@@ -51,7 +51,8 @@ def pose_step(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, tor
 
 class FusionMonitor(HookBase):
     """Adds what SMML's fusion does to every logged record: ``fusion/gate_w``, the mean pixel-wise weight W
-    of the training forwards since the last record (W = 1: spatial feature only), and ``fusion/gamma_abs``,
+    of this process's training forwards since the last record (W = 1: spatial feature only; not averaged
+    over DDP ranks), and ``fusion/gamma_abs``,
     the mean |gamma| of the fusion scale. Observes the gate's output with a forward hook; changes nothing.
 
     Args:
