@@ -459,16 +459,62 @@ ROUND4 = Round(
         # at the 20x lr, ~1 at the plain lr). 1 % of the plain lr (~0.01 per step) lets W become selective
         # instead of saturating; gamma keeps its 20x
         "r4_gate_slow": ('train.lr_mult=[["smml.gate.*", 0.01]]',),
+        # in every run so far gamma stayed near 0, so the heatmap loss never reached the motion branch through
+        # the fusion: the MLSME learned only from its own pose loss. Here the fusion starts from the paper's
+        # formula (gamma = 1) and gamma and the gate are held for the first 150 steps, so Ffuse = 0.5 Fs' +
+        # 0.5 Fm' and the main loss trains the motion branch to complement the spatial one; then both are
+        # released, the gate at the plain lr (~0.01 logit per step: it can move, not switch within 20 steps)
+        "r4_mix_hold": (
+            "model.smml.fusion_scale_init=1",
+            'train.lr_hold=[["smml.gate.*", 150], ["smml.fusion_scale", 150]]',
+            'train.lr_mult=[["smml.gate.*", 1]]',
+        ),
+        # r4_mix_hold made the fused model use the motion feature (black key frame 20.1 against 11.9) but the
+        # MLSME's attention stayed near uniform over frames and its motion head no better: the two levers that
+        # improved the motion branch before, each on top of the mix hold. 10x lr on the MLSME (round 3's
+        # long_mlsme_lr10 taught it to select frames), and no masking (r4_no_mask: motion head +1.5 AP)
+        "r4_mix_hold_mlsme_lr10": (
+            "model.smml.fusion_scale_init=1",
+            'train.lr_hold=[["smml.gate.*", 150], ["smml.fusion_scale", 150]]',
+            'train.lr_mult=[["mlsme.*", 10], ["smml.gate.*", 1]]',
+        ),
+        "r4_mix_hold_no_mask": (
+            "model.smml.fusion_scale_init=1",
+            'train.lr_hold=[["smml.gate.*", 150], ["smml.fusion_scale", 150]]',
+            'train.lr_mult=[["smml.gate.*", 1]]',
+            "model.mlsme.use_cube_mask=false",
+            "model.mlsme.use_frame_mask=false",
+        ),
     },
     order=(
         *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[:2]),
         ("r4_gate_slow", 0),
         ("r4_no_mask", 0),
-        *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[2:]),
+        *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[2:3]),
+        ("r4_mix_hold", 0),
+        *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[3:]),
+        ("r4_mix_hold", 1),
+        ("r4_mix_hold", 2),
+        ("r4_mix_hold_mlsme_lr10", 0),
+        ("r4_mix_hold_no_mask", 0),
     ),
-    probed=("r4_full", "r4_single_frame", "r4_gate_slow", "r4_no_mask"),
+    probed=(
+        "r4_full",
+        "r4_single_frame",
+        "r4_gate_slow",
+        "r4_no_mask",
+        "r4_mix_hold",
+        "r4_mix_hold_mlsme_lr10",
+        "r4_mix_hold_no_mask",
+    ),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
-    motion_readout=("r4_gate_slow", "r4_no_mask"),
+    motion_readout=(
+        "r4_gate_slow",
+        "r4_no_mask",
+        "r4_mix_hold",
+        "r4_mix_hold_mlsme_lr10",
+        "r4_mix_hold_no_mask",
+    ),
     stage1="configs/synthetic/stage1_long.yaml",
     stage1_dir=Path("runs/synthetic_stage1_long"),
 )
@@ -637,20 +683,8 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
             f"| {_mean_std([e['clean']['ms_per_window'] for e in es if 'clean' in e])} "
             f"| {np.mean(gam) if gam else float('nan'):.3f} |"
         )
-    paired = {}  # full - baseline per seed (same data order, augmentation and corruption draws)
-    for cond, key in (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"), ("neighbour", "ap")):
-        pairs = [(data.get(run_name(full, s)), data.get(run_name(single, s))) for s in SEEDS]
-        paired[(cond, key)] = [
-            a[cond][key]["Total"] - b[cond][key]["Total"]
-            for a, b in pairs
-            if a and b and cond in a and cond in b and a[cond][key] and b[cond][key]
-        ]
-    if paired[("clean", "ap")]:
-        cells = " | ".join(
-            _mean_std(paired[k]).replace("nan", "")
-            for k in (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"), ("neighbour", "ap"))
-        )
-        n = len(paired[("clean", "ap")])
+    n, cells = _paired(data, full, single)
+    if n:
         lines.append(f"| full - baseline, paired by seed | {n} | {cells} | | | | |")
     full0 = data.get(run_name(full, 0))
     if full0 is not None and "clean_motion" in full0:
@@ -686,16 +720,46 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
             f"| {variant} | `{' '.join(overrides) or '(none)'}` | {_cell(e, 'clean') or 'not run'} "
             f"| {_cell(e, 'clean', 'ap_hard')} | {_cell(e, 'black')} | {cost} | {gamma} |"
         )
-    for variant, overrides in list(rnd.variants.items())[2:]:  # variants run with more than one seed
+    multi = [v for v in list(rnd.variants)[2:] if len(seeds(v)) > 1]  # variants run with more than one seed
+    if multi:
+        lines += [
+            "",
+            "## Variants run with more than one seed (mean ± sample std; paired: minus the baseline of "
+            "the same seed)",
+            "",
+            "| run | seeds | AP all | AP hard | AP key frame black | AP key frame = neighbour "
+            "| train s/step |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    for variant in multi:
         es = seeds(variant)
-        if len(es) > 1:
-            lines.append(
-                f"| {variant}, mean ± std over {len(es)} seeds | `{' '.join(overrides)}` "
-                f"| {stat(variant, 'clean')} | {stat(variant, 'clean', 'ap_hard')} "
-                f"| {stat(variant, 'black')} | {_mean_std([e['train']['s_per_step'] for e in es])} | |"
-            )
+        lines.append(
+            f"| {variant} | {len(es)} | {stat(variant, 'clean')} | {stat(variant, 'clean', 'ap_hard')} "
+            f"| {stat(variant, 'black')} | {stat(variant, 'neighbour')} "
+            f"| {_mean_std([e['train']['s_per_step'] for e in es])} |"
+        )
+        n, cells = _paired(data, variant, single)
+        if n:
+            lines.append(f"| {variant} - {single}, paired by seed | {n} | {cells} | |")
     lines += fusion_trajectory_lines(rnd, runs)
     _write_results(rnd.stem, lines, data, wall)
+
+
+def _paired(data: dict, variant: str, baseline: str) -> tuple[int, str]:
+    """(seeds, table cells) of ``variant`` minus ``baseline`` per seed (same data order, augmentation and
+    corruption draws): AP all, AP hard, AP key frame black, AP key frame = neighbour, each mean ± std."""
+    conds = (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"), ("neighbour", "ap"))
+    pairs = [(data.get(run_name(variant, s)), data.get(run_name(baseline, s))) for s in SEEDS]
+    diffs = {
+        (cond, key): [
+            a[cond][key]["Total"] - b[cond][key]["Total"]
+            for a, b in pairs
+            if a and b and cond in a and cond in b and a[cond][key] and b[cond][key]
+        ]
+        for cond, key in conds
+    }
+    cells = " | ".join(_mean_std(diffs[k]).replace("nan", "") for k in conds)
+    return len(diffs[("clean", "ap")]), cells
 
 
 #: training steps at which the fusion trajectory table samples the monitor's records
