@@ -170,8 +170,15 @@ def _write_results(stem: str, lines: list[str], data: dict, wall: dict[str, floa
     ``stem.json``."""
     from vidpose.fileio import atomic_write_json, atomic_write_text
 
-    lines = [*lines, "", "Wall time of this invocation per phase (minutes): "
-             + ", ".join(f"{k} {v:.1f}" for k, v in wall.items())]  # fmt: skip
+    if wall:
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in wall.items())
+        lines = [*lines, "", f"Wall time of this invocation per phase (minutes): {phases}"]
+    else:  # --tables-only: nothing was trained here; each run's own cost is in its row
+        lines = [
+            *lines,
+            "",
+            "Rewritten from existing runs (`--tables-only`); per-run training cost is in the rows.",
+        ]
     atomic_write_text(RESULTS / f"{stem}.md", "\n".join(lines) + "\n")
     atomic_write_json(RESULTS / f"{stem}.json", data, indent=2)
     print("\n".join(lines))
