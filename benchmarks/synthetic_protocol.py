@@ -317,6 +317,12 @@ ROOT2 = Path("data/synth_v2")
 SPLITS2 = [("train", 300, 0), ("val", 12, 0), ("test", 12, 20261201)]
 INIT2 = Path("runs/synthetic_v2_init/model.safetensors")
 NO_CORRUPT = tuple(f"data.augment.key_frame_{k}_prob=0" for k in ("occlude", "blur", "drop"))
+NO_MASK = ("model.mlsme.use_cube_mask=false", "model.mlsme.use_frame_mask=false")
+#: the fusion from the paper's formula (gamma = 1), gamma and the gate held (W = 0.5) for 150 steps
+MIX_HOLD = (
+    "model.smml.fusion_scale_init=1",
+    'train.lr_hold=[["smml.gate.*", 150], ["smml.fusion_scale", 150]]',
+)
 
 
 @dataclass(frozen=True)
@@ -459,7 +465,7 @@ ROUND4 = Round(
         # the fusion learns from that masked Fm while the spatial path sees the clean key frame; at test time
         # Fm is unmasked. Without the masks the fusion trains on the Fm it is tested with (the pose
         # reconstruction still trains the motion head; the context loss has no hidden position left)
-        "r4_no_mask": ("model.mlsme.use_cube_mask=false", "model.mlsme.use_frame_mask=false"),
+        "r4_no_mask": NO_MASK,
         # round 3's long_gate_hold showed the gate is a switch: released at step 150, W went 0.5 -> 0.0001
         # in 30 steps (the fusion monitor's log). Its conv has 2C x 3 x 3 = 2304 inputs; AdamW moves each
         # weight by about its lr per step, so the logit moves by up to ~lr x 2304 x |feature| per step (~23
@@ -467,31 +473,17 @@ ROUND4 = Round(
         # instead of saturating; gamma keeps its 20x
         "r4_gate_slow": ('train.lr_mult=[["smml.gate.*", 0.01]]',),
         # in every run so far gamma stayed near 0, so the heatmap loss never reached the motion branch through
-        # the fusion: the MLSME learned only from its own pose loss. Here the fusion starts from the paper's
-        # formula (gamma = 1) and gamma and the gate are held for the first 150 steps, so Ffuse = 0.5 Fs' +
-        # 0.5 Fm' and the main loss trains the motion branch to complement the spatial one; then both are
-        # released, the gate at the plain lr (~0.01 logit per step: it can move, not switch within 20 steps)
-        "r4_mix_hold": (
-            "model.smml.fusion_scale_init=1",
-            'train.lr_hold=[["smml.gate.*", 150], ["smml.fusion_scale", 150]]',
-            'train.lr_mult=[["smml.gate.*", 1]]',
-        ),
+        # the fusion: the MLSME learned only from its own pose loss. MIX_HOLD starts the fusion from the
+        # paper's formula (gamma = 1) and holds gamma and the gate for the first 150 steps, so Ffuse = 0.5 Fs'
+        # + 0.5 Fm' and the main loss trains the motion branch to complement the spatial one; then both are
+        # released, the gate at the plain lr (~20x slower than r4_full's gate, which switched in ~40 steps)
+        "r4_mix_hold": (*MIX_HOLD, 'train.lr_mult=[["smml.gate.*", 1]]'),
         # r4_mix_hold made the fused model use the motion feature (black key frame 20.1 against 11.9) but the
         # MLSME's attention stayed near uniform over frames and its motion head no better: the two levers that
         # improved the motion branch before, each on top of the mix hold. 10x lr on the MLSME (round 3's
         # long_mlsme_lr10 taught it to select frames), and no masking (r4_no_mask: motion head +1.5 AP)
-        "r4_mix_hold_mlsme_lr10": (
-            "model.smml.fusion_scale_init=1",
-            'train.lr_hold=[["smml.gate.*", 150], ["smml.fusion_scale", 150]]',
-            'train.lr_mult=[["mlsme.*", 10], ["smml.gate.*", 1]]',
-        ),
-        "r4_mix_hold_no_mask": (
-            "model.smml.fusion_scale_init=1",
-            'train.lr_hold=[["smml.gate.*", 150], ["smml.fusion_scale", 150]]',
-            'train.lr_mult=[["smml.gate.*", 1]]',
-            "model.mlsme.use_cube_mask=false",
-            "model.mlsme.use_frame_mask=false",
-        ),
+        "r4_mix_hold_mlsme_lr10": (*MIX_HOLD, 'train.lr_mult=[["mlsme.*", 10], ["smml.gate.*", 1]]'),
+        "r4_mix_hold_no_mask": (*MIX_HOLD, 'train.lr_mult=[["smml.gate.*", 1]]', *NO_MASK),
     },
     order=(
         *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[:2]),
