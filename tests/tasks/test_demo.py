@@ -1,7 +1,9 @@
 """The demo (vidpose.tasks.demo, `vidpose demo`): three panels at PANEL_SCALE with the poses drawn,
-degraded frames marked, both models' predictions and metrics written, the printed summary, clear errors.
+degraded and dropped frames marked, both models' predictions and metrics written, the printed summary,
+clear errors.
 
-One short clip (FRAMES frames, the demo's seed: 2 of them have a hard person) with the bundled models."""
+One short clip (FRAMES frames, the demo's seed: frame 4 dropped, 2 others with a hard person) with the bundled
+models."""
 
 from __future__ import annotations
 
@@ -18,7 +20,16 @@ from vidpose.data.posetrack import read_predictions, read_sequences
 from vidpose.data.video_io import open_source
 from vidpose.errors import CheckpointError, ConfigError
 from vidpose.inference.render import PALETTE
-from vidpose.tasks.demo import MODELS, PANEL_SCALE, TAG_COLOUR, bundled_checkpoint, run_demo
+from vidpose.tasks.demo import (
+    DROP_COLOUR,
+    DROP_EVERY,
+    MODELS,
+    PANEL_SCALE,
+    TAG_COLOUR,
+    _dropped_frames,
+    bundled_checkpoint,
+    run_demo,
+)
 
 FRAMES = 6
 FRAME_HW = (288, 384)  # the synthetic frames
@@ -52,9 +63,12 @@ def test_video_has_three_enlarged_panels_with_poses_and_marks(demo):
     (sequence,) = read_sequences(out / "data" / "test" / "annotations")
     summary = json.loads((out / "metrics" / "summary.json").read_text())
     marked = 0
+    dropped = _dropped_frames(FRAMES, DROP_EVERY)
+    assert dropped == [4] == [DROP_EVERY // 2]
     for index, frame in enumerate(frames):
         bar, panels = _panels(frame)
         image = cv2.imread(str(out / "data" / sequence.frames[index].file_name))[:, :, ::-1]
+        assert (image.max() < 8) == (index in dropped)  # the dropped frame is black, the others are not
         big = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.int16)
         drawn = []
         for panel in panels:
@@ -66,8 +80,11 @@ def test_video_has_three_enlarged_panels_with_poses_and_marks(demo):
         border = panels[0][h // 2, 1].astype(int)
         is_marked = bool(np.abs(border - np.array(TAG_COLOUR)).max() < 60)
         assert is_marked == bool(np.abs(panels[2][h // 2, 1].astype(int) - TAG_COLOUR).max() < 60)
+        is_dropped = bool(np.abs(border - np.array(DROP_COLOUR)).max() < 60)
+        assert is_dropped == (index in dropped) and not (is_dropped and is_marked)
         marked += is_marked
-    assert marked == summary["marked_frames"] == 2  # the two frames with a hard person
+    assert marked == summary["marked_frames"] == 2  # the two visible frames with a hard person
+    assert summary["dropped_frames"] == 1
     _, panels = _panels(frames[0])
     gt_colour = PALETTE[sequence.frames[0].persons[0].track_id % len(PALETTE)]
     assert (np.abs(panels[2].astype(int) - gt_colour).max(axis=-1) < 40).sum() > 50  # GT skeleton colour
@@ -97,16 +114,17 @@ def test_both_models_predictions_and_metrics_are_written(demo):
 def test_printed_summary(demo):
     out, text = demo
     assert "not GT boxes" in text and "detections.json" in text
-    assert f"marked frames: 2 of {FRAMES}" in text
+    assert f"marked frames: 2 of {FRAMES}" in text and f"dropped frames: 1 of {FRAMES}" in text
     rows = {}
     for line in text.splitlines():
-        m = re.match(r"(temporal|single-frame)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)$", line)
+        m = re.match(r"(temporal|single-frame)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)$", line)
         if m:
             rows[m.group(1)] = [float(v) for v in m.groups()[1:]]
     summary = json.loads((out / "metrics" / "summary.json").read_text())
     for label, name in (("temporal", "temporal"), ("single-frame", "single_frame")):
         m = summary["models"][name]
-        assert rows[label] == pytest.approx([m["ap"], m["ap_marked"], m["mota"]], abs=0.051), text
+        expected = [m["ap"], m["ap_marked"], m["ap_dropped"], m["mota"]]
+        assert rows[label] == pytest.approx(expected, abs=0.051), text
     assert re.search(r"^difference\s+[-+][\d.]+", text, re.M)
     assert text.count("Average Precision (AP) metric") == 2 and text.count("MOTA") >= 2
     assert str(bundled_checkpoint("temporal")) in text and str(bundled_checkpoint("single_frame")) in text
@@ -124,3 +142,16 @@ def test_models_are_checked_and_named(tmp_path, capsys):
         main(["demo", "--out", str(tmp_path), "--single-frame-model", str(bundled_checkpoint("temporal"))])
     assert exc.value.code == 2 and "--single-frame-model" in capsys.readouterr().err
     assert not (tmp_path / "data").exists()  # checked before any clip is generated
+
+
+def test_dropped_frames_are_spaced_beyond_a_window(tmp_path):
+    assert _dropped_frames(24, 8) == [4, 12, 20]
+    assert _dropped_frames(3, 8) == [] and _dropped_frames(24, 0) == []
+    # the temporal model's window (offsets -2..2) around a dropped frame holds no other dropped frame
+    frames = _dropped_frames(48, DROP_EVERY)
+    assert all(b - a > 4 for a, b in zip(frames, frames[1:], strict=False))
+    with pytest.raises(ConfigError, match="drop_every: expected 0"):
+        run_demo(tmp_path, drop_every=-1)
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "o"), "--drop-every", "-2"])
+    assert result.exit_code != 0 and "--drop-every -2: expected 0" in str(result.exception or result.output)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "o").exists()
