@@ -2,12 +2,15 @@
 
     python benchmarks/bundled_models.py
 
-1. ``runs/synthetic_stage2_r4/r4_full_s0`` -> ``src/vidpose/assets/synthetic_temporal.safetensors`` and
-   ``r4_single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
+1. ``runs/synthetic_stage2_r4/r4_mix_hold_no_mask_s0`` -> ``src/vidpose/assets/synthetic_temporal
+   .safetensors`` and ``r4_single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
    fp32). (Until round 4 the bundle was round 1's ``runs/synthetic_stage2/{full,single_frame}_s0``; rounds 2
-   and 3 gained 0.5-0.7 AP over them, too little for a new bundle.)
+   and 3 gained 0.5-0.7 AP over them, too little for a new bundle. The first round-4 bundle's temporal model
+   was ``r4_full_s0``, whose fusion gate shuts the motion feature out: it is a single-frame model in effect.
+   ``r4_mix_hold_no_mask`` is the variant that uses the motion feature, see the README's round 4.)
 2. Each bundled file is scored on the protocol's held-out test split (seed 20261201, GT boxes, flip test) by
-   ``vidpose evaluate`` and by ``vidpose predict --boxes gt`` on every test sequence followed by
+   ``vidpose evaluate`` (also with every window's key frame black: ``--key-frame black``) and by
+   ``vidpose predict --boxes gt`` on every test sequence followed by
    ``vidpose eval-posetrack``: the two roads must agree (to 0.5 AP). ``predict`` runs with its default
    (per-window crops for these models, shared features for a ``data.crop_hold`` model), timed over the 12
    sequences (one process per sequence, so the seconds include 12 start-ups), and for a ``data.crop_hold``
@@ -29,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "vidpose" / "assets"
 RUNS = {
-    "temporal": "runs/synthetic_stage2_r4/r4_full_s0",
+    "temporal": "runs/synthetic_stage2_r4/r4_mix_hold_no_mask_s0",
     "single_frame": "runs/synthetic_stage2_r4/r4_single_frame_s0",
 }
 TEST = REPO / "data" / "synth_v2" / "test" / "annotations"
@@ -75,10 +78,10 @@ def main() -> None:
         "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's round-4 seed-0 runs; "
         "scored on the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
         "",
-        "| model | file | size MB | `vidpose evaluate` AP | AP hard "
+        "| model | file | size MB | `vidpose evaluate` AP | AP hard | AP key frame black "
         "| `predict` + `eval-posetrack` AP | difference | predict s "
         "| `predict --no-share` AP | `--no-share` s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, run in RUNS.items():
         model, cfg = load_model(REPO / run / "model_last.safetensors")
@@ -90,6 +93,22 @@ def main() -> None:
         )  # fmt: skip
         ap_eval = _total(text)
         hard = re.search(r"AP on the hard subset \(\d+ frames\): ([\d.]+)", text)
+        black = _total(
+            _cli(
+                "evaluate",
+                str(REPO / run / "config.yaml"),
+                "-c",
+                str(asset),
+                "--boxes",
+                "gt",
+                "--flip",
+                "--key-frame",
+                "black",
+                "--out",
+                str(out / "evaluate_black"),
+                "data.val_ann=test/annotations",
+            )  # fmt: skip
+        )
         ap_pred, seconds = _predict(asset, out / "predict")
         if cfg.data.crop_hold:
             ap_full, seconds_full = _predict(asset, out / "predict_no_share", "--no-share")
@@ -99,7 +118,7 @@ def main() -> None:
         size = asset.stat().st_size / 1e6
         lines.append(
             f"| {name} | `{asset.relative_to(REPO)}` | {size:.1f} | {ap_eval:.1f} "
-            f"| {hard.group(1) if hard else 'n/a'} | {ap_pred:.1f} | {ap_pred - ap_eval:+.1f} "
+            f"| {hard.group(1) if hard else 'n/a'} | {black:.1f} | {ap_pred:.1f} | {ap_pred - ap_eval:+.1f} "
             f"| {seconds:.0f} | {no_share} |"
         )
     atomic_write_text(REPO / "benchmarks" / "results" / "bundled-models-cpu2.md", "\n".join(lines) + "\n")

@@ -496,6 +496,8 @@ ROUND4 = Round(
         ("r4_mix_hold", 2),
         ("r4_mix_hold_mlsme_lr10", 0),
         ("r4_mix_hold_no_mask", 0),
+        ("r4_mix_hold_no_mask", 1),
+        ("r4_mix_hold_no_mask", 2),
     ),
     probed=(
         "r4_full",
