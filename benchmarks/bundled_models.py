@@ -2,12 +2,13 @@
 
     python benchmarks/bundled_models.py
 
-1. ``runs/synthetic_stage2_r4/r4_mix_hold_no_mask_s0`` -> ``src/vidpose/assets/synthetic_temporal
-   .safetensors`` and ``r4_single_frame_s0`` -> ``synthetic_single_frame.safetensors``, weights stored in fp16 (read back as
-   fp32). (Until round 4 the bundle was round 1's ``runs/synthetic_stage2/{full,single_frame}_s0``; rounds 2
-   and 3 gained 0.5-0.7 AP over them, too little for a new bundle. The first round-4 bundle's temporal model
-   was ``r4_full_s0``, whose fusion gate shuts the motion feature out: it is a single-frame model in effect.
-   ``r4_mix_hold_no_mask`` is the variant that uses the motion feature, see the README's round 4.)
+1. ``runs/synthetic_stage2_r4/r4_mix_hold_no_mask_s0`` -> ``src/vidpose/assets/`` +
+   ``synthetic_temporal.safetensors`` and ``r4_single_frame_s0`` -> ``synthetic_single_frame.safetensors``,
+   weights stored in fp16 (read back as fp32). (Until round 4 the bundle was round 1's
+   ``runs/synthetic_stage2/{full,single_frame}_s0``; rounds 2 and 3 gained 0.5-0.7 AP over them, too little
+   for a new bundle. The first round-4 bundle's temporal model was ``r4_full_s0``, whose fusion gate shuts
+   the motion feature out: a single-frame model in effect. ``r4_mix_hold_no_mask`` is the variant that uses
+   the motion feature, see the README's round 4.)
 2. Each bundled file is scored on the protocol's held-out test split (seed 20261201, GT boxes, flip test) by
    ``vidpose evaluate`` (also with every window's key frame black: ``--key-frame black``) and by
    ``vidpose predict --boxes gt`` on every test sequence followed by
