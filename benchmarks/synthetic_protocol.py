@@ -484,6 +484,11 @@ ROUND4 = Round(
         # long_mlsme_lr10 taught it to select frames), and no masking (r4_no_mask: motion head +1.5 AP)
         "r4_mix_hold_mlsme_lr10": (*MIX_HOLD, 'train.lr_mult=[["mlsme.*", 10], ["smml.gate.*", 1]]'),
         "r4_mix_hold_no_mask": (*MIX_HOLD, 'train.lr_mult=[["smml.gate.*", 1]]', *NO_MASK),
+        # after the hold r4_mix_hold's gate barely moved at the plain lr (W 0.51-0.60; 0.53 on clean key
+        # frames, 0.47 on black ones): it mixes, it does not select. Here the gate keeps the recipe's 20x lr
+        # after the hold (a switch when nothing was held): with a motion feature now worth something, does it
+        # switch per pixel (spatial where the key frame is usable, motion where it is not) or shut motion out?
+        "r4_mix_hold_no_mask_gate20": (*MIX_HOLD, *NO_MASK),
     },
     order=(
         *((("r4_full", "r4_single_frame")[i], s) for i, s in _MAIN_ORDER[:2]),
@@ -498,6 +503,7 @@ ROUND4 = Round(
         ("r4_mix_hold_no_mask", 0),
         ("r4_mix_hold_no_mask", 1),
         ("r4_mix_hold_no_mask", 2),
+        ("r4_mix_hold_no_mask_gate20", 0),
     ),
     probed=(
         "r4_full",
@@ -507,6 +513,7 @@ ROUND4 = Round(
         "r4_mix_hold",
         "r4_mix_hold_mlsme_lr10",
         "r4_mix_hold_no_mask",
+        "r4_mix_hold_no_mask_gate20",
     ),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
     motion_readout=(
@@ -515,6 +522,7 @@ ROUND4 = Round(
         "r4_mix_hold",
         "r4_mix_hold_mlsme_lr10",
         "r4_mix_hold_no_mask",
+        "r4_mix_hold_no_mask_gate20",
     ),
     stage1="configs/synthetic/stage1_long.yaml",
     stage1_dir=Path("runs/synthetic_stage1_long"),
