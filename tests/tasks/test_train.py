@@ -308,8 +308,13 @@ def test_sigint_writes_last_then_resume_reports_and_repeats_the_losses(synth_roo
         evaluate=False,
         log=lines.append,
     )
-    assert lines[0] == f"resuming synthetic_nano ({run}) from step 2 of 6"
-    assert any("train.ckpt_every_steps: 0 -> 5" in line for line in lines[1:])
+    # what an epoch is, for sizing a run: 16 windows (persons of labelled frames) at batch 4
+    assert (
+        lines[0]
+        == "16 training windows from 2 sequences; 4 steps per epoch (batch 4 x 1 process(es)), 6 steps in all"
+    )
+    assert lines[1] == f"resuming synthetic_nano ({run}) from step 2 of 6"
+    assert any("train.ckpt_every_steps: 0 -> 5" in line for line in lines[2:])
     assert result["steps"] == 6 and result["start_step"] == 2
     a, b = _losses(straight), _losses(run)
     assert all(a[s] == b[s] for s in range(1, 7)), (a, b)

@@ -26,7 +26,7 @@ from ..config import Config, config_to_dict
 from ..data.dataset import build_dataset
 from ..data.posetrack import read_sequences
 from ..engine.checkpoint import load_model_state
-from ..engine.distributed import cleanup, get_rank, init_distributed, is_main_process
+from ..engine.distributed import cleanup, get_rank, get_world_size, init_distributed, is_main_process
 from ..engine.hooks import HookBase, default_hooks
 from ..engine.optim import build_optimizer
 from ..engine.sampler import EpochLoader, usable_workers
@@ -300,6 +300,11 @@ def train(
         )
         if is_main_process():
             _write_config(cfg, out_dir)
+        say(
+            f"{len(dataset)} training windows from {len(train_sequences)} sequences; "
+            f"{trainer.steps_per_epoch} steps per epoch (batch {cfg.train.batch_size} x {get_world_size()} "
+            f"process(es)), {trainer.total_steps} steps in all"
+        )
         start_step = 0
         finished = False
         if resume and trainer.resume():
