@@ -36,15 +36,25 @@ def test_round_orders_name_their_variants(protocol):
         assert len(set(rnd.order)) == len(rnd.order)
 
 
-def test_round4_variants_are_valid_configs(protocol):
-    rnd = protocol.ROUNDS[4]
+@pytest.mark.parametrize("number", [4, 5])
+def test_round_variants_are_valid_configs(protocol, number):
+    rnd = protocol.ROUNDS[number]
     for variant, overrides in rnd.variants.items():
         cfg = load_config(REPO / rnd.recipe, [*rnd.init_overrides, *overrides, "train.seed=0"])
         # lr_mult / lr_hold patterns that match no parameter raise a ConfigError here
-        pose_optimizer(build_model(cfg.model), cfg)
-        if variant.startswith("r4_mix_hold"):
+        model = build_model(cfg.model)
+        optimizer = pose_optimizer(model, cfg)
+        if "mix_hold" in variant:
             assert cfg.model.smml.fusion_scale_init == 1.0
             assert dict(cfg.train.lr_hold) == {"smml.gate.*": 150, "smml.fusion_scale": 150}
+        if "no_mask" in variant:
+            assert not cfg.model.mlsme.use_cube_mask and not cfg.model.mlsme.use_frame_mask
+        gate = {id(p) for n, p in model.named_parameters() if n.startswith("smml.gate.")}
+        lrs = {g["lr"] for g in optimizer.param_groups if any(id(p) in gate for p in g["params"])}
+        if variant == "r5_mix_hold_no_mask_gate20":  # no lr_mult: the gate keeps the recipe's 20x
+            assert lrs == {20 * cfg.train.lr}, lrs
+        elif variant == "r5_mix_hold_no_mask":
+            assert lrs == {cfg.train.lr}, lrs
 
 
 def _entry(clean: float, hard: float, black: float, neighbour: float) -> dict:
