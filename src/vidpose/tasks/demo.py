@@ -19,8 +19,7 @@ PoseTrack evaluator (:func:`~vidpose.evaluation.evaluate_folders`, AP and MOTA) 
   predictions with the tracker's ids (and the ``.coco.json`` files of ``vidpose predict``);
 - ``metrics/temporal/`` and ``metrics/single_frame/``: poseval's JSON files and ``table.txt``;
 - ``metrics/summary.json``: both models' AP (all frames, the marked frames, the dropped frames) and MOTA, the
-  model files and
-  the protocol; ``metrics/summary.txt``: :func:`format_summary`'s text;
+  model files and the protocol; ``metrics/summary.txt``: :func:`format_summary`'s text;
 - ``data/test/``: the generated clips (images, the dropped ones black; annotations; ``detections.json``).
 
 The library prints nothing: the ``demo`` command prints :func:`format_summary`.
