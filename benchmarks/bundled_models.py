@@ -1,14 +1,14 @@
-"""Make the two bundled models from the synthetic protocol's round-4 seed-0 runs and measure them both ways.
+"""Make the two bundled models from the synthetic protocol's round-5 seed-0 runs and measure them both ways.
 
     python benchmarks/bundled_models.py
 
-1. ``runs/synthetic_stage2_r4/r4_mix_hold_no_mask_s0`` -> ``src/vidpose/assets/`` +
-   ``synthetic_temporal.safetensors`` and ``r4_single_frame_s0`` -> ``synthetic_single_frame.safetensors``,
+1. ``runs/synthetic_stage2_r5/r5_mix_hold_no_mask_s0`` -> ``src/vidpose/assets/`` +
+   ``synthetic_temporal.safetensors`` and ``r5_single_frame_s0`` -> ``synthetic_single_frame.safetensors``,
    weights stored in fp16 (read back as fp32). (Until round 4 the bundle was round 1's
    ``runs/synthetic_stage2/{full,single_frame}_s0``; rounds 2 and 3 gained 0.5-0.7 AP over them, too little
    for a new bundle. The first round-4 bundle's temporal model was ``r4_full_s0``, whose fusion gate shuts
-   the motion feature out: a single-frame model in effect. ``r4_mix_hold_no_mask`` is the variant that uses
-   the motion feature, see the README's round 4.)
+   the motion feature out: a single-frame model in effect. The mix hold without masking is the variant that
+   uses the motion feature, see the README's rounds 4 and 5.)
 2. Each bundled file is scored on the protocol's held-out test split (seed 20261201, GT boxes, flip test) by
    ``vidpose evaluate`` (also with every window's key frame black: ``--key-frame black``) and by
    ``vidpose predict --boxes gt`` on every test sequence followed by
@@ -19,7 +19,7 @@
    that road already, so the column says so instead of timing it twice.
 
 Writes ``benchmarks/results/bundled-models-cpu2.md``. Needs ``python benchmarks/synthetic_protocol.py
---round 4`` to have run (its first two runs at least).
+--round 5`` to have run (its seed-0 runs at least).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "src" / "vidpose" / "assets"
 RUNS = {
-    "temporal": "runs/synthetic_stage2_r4/r4_mix_hold_no_mask_s0",
-    "single_frame": "runs/synthetic_stage2_r4/r4_single_frame_s0",
+    "temporal": "runs/synthetic_stage2_r5/r5_mix_hold_no_mask_s0",
+    "single_frame": "runs/synthetic_stage2_r5/r5_single_frame_s0",
 }
 TEST = REPO / "data" / "synth_v2" / "test" / "annotations"
 OUT = REPO / "runs" / "bundled"
@@ -76,8 +76,9 @@ def main() -> None:
     lines = [
         "# The bundled models",
         "",
-        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's round-4 seed-0 runs; "
-        "scored on the held-out test split (12 clips, seed 20261201), GT boxes, flip test on.",
+        "Made by `python benchmarks/bundled_models.py` from the synthetic protocol's round-5 seed-0 runs "
+        "(`r5_mix_hold_no_mask_s0`, `r5_single_frame_s0`); scored on the held-out test split (12 clips, "
+        "seed 20261201), GT boxes, flip test on.",
         "",
         "| model | file | size MB | `vidpose evaluate` AP | AP hard | AP key frame black "
         "| `predict` + `eval-posetrack` AP | difference | predict s "

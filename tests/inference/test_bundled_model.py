@@ -9,6 +9,8 @@ tracker or checkpoint moves it far more: an untrained model of the same architec
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,7 @@ from vidpose.inference.outputs import predict_to_files
 from vidpose.inference.pipeline import VideoPoseEstimator
 from vidpose.models.serialization import load_model
 from vidpose.tasks.demo import MODELS, bundled_checkpoint
+from vidpose.tasks.evaluate import evaluate_split
 
 FRAMES = 12
 # PCKh@0.5 with GT boxes, measured on these clips with round 4's bundle: 437 and 432 of 716 labelled joints
@@ -100,3 +103,24 @@ def test_tracker_keeps_identities_from_noisy_detections(clips, tmp_path):
     assert objects == 656
     assert switches <= SWITCH_FRACTION_MAX * objects, (switches, objects)
     assert abs(switches - 31) <= 2, switches  # measured 31
+
+
+# AP with every window's key frame black (GT boxes, no flip test) on the first clip, measured with the bundled
+# models: the single-frame model sees nothing, the temporal one reads the pose from the neighbouring frames.
+AP_BLACK = {"single_frame": None, "temporal": None}
+
+
+def test_the_temporal_model_recovers_a_black_key_frame(clips, tmp_path):
+    root, sequences = clips
+    aps = {}
+    for name in MODELS:
+        model, cfg = load_model(bundled_checkpoint(name))
+        data = dataclasses.replace(
+            cfg.data, root=str(root), val_ann="test/annotations", val_boxes="gt", key_frame="black"
+        )
+        cfg = dataclasses.replace(cfg, data=data)
+        aps[name] = float(evaluate_split(model, cfg, sequences=sequences[:1], flip_test=False).ap.ap[-1])
+    print(aps)
+    for name in MODELS:
+        assert aps[name] == pytest.approx(AP_BLACK[name], abs=0.5), aps
+    assert aps["temporal"] > aps["single_frame"] + 10, aps
