@@ -715,7 +715,7 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         )
     n, cells = _paired(data, full, single)
     if n:
-        lines.append(f"| full - baseline, paired by seed | {n} | {cells} | | | | |")
+        lines.append(f"| {full} - {single}, paired by seed | {n} | {cells} | | | | |")
     full0 = data.get(run_name(full, 0))
     if full0 is not None and "clean_motion" in full0:
         lines.append(
