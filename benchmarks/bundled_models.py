@@ -52,6 +52,13 @@ def _total(table: str) -> float:
     return float(rows[0].rstrip("\\ ").split("&")[-1])
 
 
+def _evaluate(run: str, asset: Path, out: Path, *flags: str) -> str:
+    """``vidpose evaluate`` of ``asset`` on the test split (the run's recipe, GT boxes, flip test)."""
+    recipe = str(REPO / run / "config.yaml")
+    return _cli("evaluate", recipe, "-c", str(asset), "--boxes", "gt", "--flip", *flags,
+                "--out", str(out), "data.val_ann=test/annotations")  # fmt: skip
+
+
 def _predict(asset: Path, out: Path, *flags: str) -> tuple[float, float]:
     """``vidpose predict --boxes gt`` on every test sequence, then ``eval-posetrack``: (AP, seconds)."""
     t0 = time.perf_counter()
@@ -89,28 +96,10 @@ def main() -> None:
         model, cfg = load_model(REPO / run / "model_last.safetensors")
         asset = save_model(model, cfg, ASSETS / f"synthetic_{name}.safetensors", storage_dtype=torch.float16)
         out = OUT / name
-        text = _cli(
-            "evaluate", str(REPO / run / "config.yaml"), "-c", str(asset), "--boxes", "gt", "--flip",
-            "--out", str(out / "evaluate"), "data.val_ann=test/annotations",
-        )  # fmt: skip
+        text = _evaluate(run, asset, out / "evaluate")
         ap_eval = _total(text)
         hard = re.search(r"AP on the hard subset \(\d+ frames\): ([\d.]+)", text)
-        black = _total(
-            _cli(
-                "evaluate",
-                str(REPO / run / "config.yaml"),
-                "-c",
-                str(asset),
-                "--boxes",
-                "gt",
-                "--flip",
-                "--key-frame",
-                "black",
-                "--out",
-                str(out / "evaluate_black"),
-                "data.val_ann=test/annotations",
-            )  # fmt: skip
-        )
+        black = _total(_evaluate(run, asset, out / "evaluate_black", "--key-frame", "black"))
         ap_pred, seconds = _predict(asset, out / "predict")
         if cfg.data.crop_hold:
             ap_full, seconds_full = _predict(asset, out / "predict_no_share", "--no-share")
