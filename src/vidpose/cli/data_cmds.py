@@ -70,6 +70,12 @@ def eval_posetrack(
         help="HOTA: a frame without predictions counts its own GT keypoints as misses, not the whole "
         "sequence's (fixes a PoseTrack21 kit bug; the default reproduces the kit)",
     ),
+    errors: bool = typer.Option(
+        False,
+        "--errors",
+        help="also classify each predicted joint's error (good, jitter, left/right inversion, swap with "
+        "another person, miss), print the AP each fix would give and write error_diagnosis.json",
+    ),
 ) -> None:
     """Evaluate predictions like poseval (and, in pt21 mode, the PoseTrack21 kit): print the tables and write
     the official output files."""
@@ -78,12 +84,16 @@ def eval_posetrack(
     if strict_hota and not (tracking and mode == "pt21"):
         raise typer.BadParameter("--strict-hota applies to keypoint HOTA: use it with --mode pt21 --tracking")
     check_output_dir(out)
-    result = eval_posetrack_task(gt_dir, pred_dir, out, tracking=tracking, mode=mode, strict_hota=strict_hota)
+    result = eval_posetrack_task(
+        gt_dir, pred_dir, out, tracking=tracking, mode=mode, strict_hota=strict_hota, errors=errors
+    )
     report = result.report
     typer.echo(f"# sequences: {len(report.sequences)}, # evaluated frames: {report.num_frames}")
     typer.echo(result.table)
     if result.hota is not None:
         title = "PoseTrack21 keypoint HOTA (HOTAeypoints)" + (", strict" if strict_hota else "")
         typer.echo(f"{title}:\n{result.hota}", nl=False)
+    if result.errors is not None:
+        typer.echo(f"Error diagnosis (Ronchi and Perona's kinds, in PCKh units):\n{result.errors}")
     for path in result.written:
         typer.echo(f"saved {path}")

@@ -8,10 +8,18 @@ the PoseTrack21 kit's pose AP and keypoint HOTA, with poseval's JSON outputs and
 
 from __future__ import annotations
 
+from .error_diagnosis import ERROR_KINDS, ErrorDiagnosis, diagnose_errors
 from .matching import MODES, SequenceMatch, match_sequences, points_in_polygons
 from .pose_hota import HOTAResult, evaluate_hota, format_pose_hota_results, write_pose_hota_results
 from .posetrack_ap import APResult, evaluate_ap
-from .report import EvalReport, evaluate_folders, format_table, write_poseval_json
+from .report import (
+    EvalReport,
+    evaluate_folders,
+    format_diagnosis,
+    format_table,
+    write_diagnosis_json,
+    write_poseval_json,
+)
 from .tracking_mota import ClearMotAccumulator, MOTResult, evaluate_mota
 
 __all__ = [
@@ -31,5 +39,10 @@ __all__ = [
     "format_table",
     "write_poseval_json",
     "match_sequences",
+    "ERROR_KINDS",
+    "ErrorDiagnosis",
+    "diagnose_errors",
+    "format_diagnosis",
+    "write_diagnosis_json",
     "points_in_polygons",
 ]

@@ -85,6 +85,8 @@ class SequenceMatch:
         correct: [F, P, J] the predicted joint lies within the threshold of its assigned GT joint.
         cand_frame, cand_pred, cand_gt, cand_joint: [C] the pairs with ``dist <= DIST_THRESHOLD``, row-major.
         cand_dist: [C] their distances in head sizes.
+        gt_xy, pred_xy: [F, G, J, 2] / [F, P, J, 2] joint coordinates after cleanup (image pixels).
+        head_size: [F, G] each GT person's head size (PCKh's unit; 1.0 where it has no joint).
     """
 
     name: str
@@ -105,6 +107,9 @@ class SequenceMatch:
     cand_gt: np.ndarray
     cand_joint: np.ndarray
     cand_dist: np.ndarray
+    gt_xy: np.ndarray
+    pred_xy: np.ndarray
+    head_size: np.ndarray
 
     @property
     def num_frames(self) -> int:
@@ -353,6 +358,9 @@ def match_sequence(gt: Sequence, pred: Sequence, mode: str = "pt18") -> Sequence
         cand_gt=cat[2].astype(np.int64),
         cand_joint=cat[3].astype(np.int64),
         cand_dist=cat[4],
+        gt_xy=g_side["kp"][..., :2],
+        pred_xy=p_side["kp"][..., :2],
+        head_size=head,
     )
 
 

@@ -21,6 +21,7 @@ from ..data.posetrack import read_predictions, read_sequences
 from ..errors import DataFormatError
 from ..fileio import atomic_write_json
 from ..skeleton import POSEVAL_NAMES
+from .error_diagnosis import ERROR_KINDS, ErrorDiagnosis, diagnose_matches
 from .matching import MODES, match_sequences
 from .pose_hota import HOTAResult, evaluate_hota
 from .posetrack_ap import APResult, ap_from_matches
@@ -34,6 +35,9 @@ __all__ = [
     "table_values",
     "format_table",
     "write_poseval_json",
+    "diagnosis_shares",
+    "format_diagnosis",
+    "write_diagnosis_json",
 ]
 
 #: poseval's ``names`` entry of its JSON files, keys in poseval's order (its ``Joint().name`` dict).
@@ -87,6 +91,7 @@ class EvalReport:
         num_frames: GT frames evaluated (after dropping frames without labels).
         mode: pt18 | pt21.
         hota: the PoseTrack21 kit's keypoint HOTA (pt21 mode with tracking), else None.
+        errors: the error diagnosis of the AP (:mod:`~vidpose.evaluation.error_diagnosis`), when asked.
     """
 
     ap: APResult
@@ -95,6 +100,7 @@ class EvalReport:
     num_frames: int
     mode: str
     hota: HOTAResult | None = None
+    errors: ErrorDiagnosis | None = None
 
 
 def evaluate_folders(
@@ -103,6 +109,7 @@ def evaluate_folders(
     tracking: bool = False,
     mode: str = "pt18",
     strict_hota: bool = False,
+    errors: bool = False,
 ) -> EvalReport:
     """Evaluate every GT sequence file of ``gt_dir`` against the file of the same name in ``pred_dir``.
 
@@ -113,6 +120,8 @@ def evaluate_folders(
             PoseTrack21 kit's keypoint HOTA.
         mode: pt18 (poseval) or pt21 (PoseTrack21 kit rules).
         strict_hota: fix the kit's empty-frame FN rule in HOTA (see :func:`.pose_hota.evaluate_hota`).
+        errors: also classify every predicted joint's error and compute the AP of each fix
+            (:func:`.error_diagnosis.diagnose_matches`).
     """
     if mode not in MODES:
         raise DataFormatError(f"unknown evaluation mode {mode!r}, expected one of {', '.join(MODES)}")
@@ -137,6 +146,7 @@ def evaluate_folders(
         num_frames=sum(m.num_frames for m in matches),
         mode=mode,
         hota=evaluate_hota(gt, preds, strict=strict_hota) if tracking and mode == "pt21" else None,
+        errors=diagnose_matches(matches, mode) if errors else None,
     )
 
 
@@ -196,3 +206,41 @@ def write_poseval_json(result: EvalReport | APResult | MOTResult, out_dir: str |
         atomic_write_json(path, obj)
         written.append(path)
     return written
+
+
+def write_diagnosis_json(d: ErrorDiagnosis, out_dir: str | Path) -> Path:
+    """Write ``error_diagnosis.json``: counts per kind and the AP after each fix, poseval joint order (AP
+    arrays end with Total)."""
+    obj = {
+        "names": list(POSEVAL_NAMES),
+        "counts": {k: v.tolist() for k, v in d.counts.items()},
+        "ap": d.ap.tolist(),
+        "ap_fixed": {k: v.tolist() for k, v in d.ap_fixed.items()},
+    }
+    return atomic_write_json(Path(out_dir) / "error_diagnosis.json", obj)
+
+
+def diagnosis_shares(d: ErrorDiagnosis) -> dict[str, list[float]]:
+    """kind -> the share (%) of each :data:`ERROR_KINDS` kind among the assigned, annotated predicted joints
+    per table column (Head ... Ankl) and over all joints (Total)."""
+    scored = sum(d.counts[k] for k in ERROR_KINDS).astype(np.float64)  # [J]
+    groups = [list(ids) for ids in TABLE_COLUMNS.values()] + [list(range(_J))]
+    out = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in ERROR_KINDS:
+            out[k] = [float(100.0 * d.counts[k][ids].sum() / scored[ids].sum()) for ids in groups]
+    return out
+
+
+def format_diagnosis(d: ErrorDiagnosis) -> str:
+    """Two Markdown tables: the share of each error kind per table column, and the AP after each fix."""
+    columns = [*TABLE_COLUMNS, "Total"]
+    head = "| | " + " | ".join(columns) + " |\n" + "|---" * (len(columns) + 1) + "|"
+    lines = ["Predicted joints of assigned persons with an annotated GT joint, % per kind", "", head]
+    for kind, cells in diagnosis_shares(d).items():
+        lines.append(f"| {kind} | " + " | ".join(f"{v:.1f}" for v in cells) + " |")
+    other = ", ".join(f"{k} {int(d.counts[k].sum())}" for k in ("no_gt", "unassigned", "not_predicted"))
+    lines += ["", f"Other false positives and misses (joints): {other}", "", "AP after each fix", "", head]
+    for name, ap in {"as measured": d.ap, **d.ap_fixed}.items():
+        lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in table_values(ap)) + " |")
+    return "\n".join(lines)

@@ -14,8 +14,10 @@ from pathlib import Path
 from ..evaluation import (
     EvalReport,
     evaluate_folders,
+    format_diagnosis,
     format_pose_hota_results,
     format_table,
+    write_diagnosis_json,
     write_pose_hota_results,
     write_poseval_json,
 )
@@ -32,13 +34,15 @@ class PosetrackEvaluation:
         table: poseval's printed table(s).
         hota: the kit's ``pose_hota_results.txt`` text, or None without HOTA.
         written: the files written, in order (``total_AP_metrics.json``, ``total_MOT_metrics.json``,
-            ``pose_hota_results.txt``; those that apply).
+            ``pose_hota_results.txt``, ``error_diagnosis.json``; those that apply).
+        errors: the error diagnosis tables (Markdown), or None when not asked.
     """
 
     report: EvalReport
     table: str
     hota: str | None
     written: list[Path]
+    errors: str | None = None
 
 
 def eval_posetrack(
@@ -49,14 +53,22 @@ def eval_posetrack(
     tracking: bool = False,
     mode: str = "pt18",
     strict_hota: bool = False,
+    errors: bool = False,
 ) -> PosetrackEvaluation:
     """Evaluate ``pred_dir`` against ``gt_dir`` (:func:`vidpose.evaluation.evaluate_folders`) and write
-    poseval's JSON files (and, with HOTA, the kit's results file) into ``out``."""
-    report = evaluate_folders(gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota)
+    poseval's JSON files (and, with HOTA, the kit's results file; with ``errors``, the error diagnosis of
+    :mod:`vidpose.evaluation.error_diagnosis`) into ``out``."""
+    report = evaluate_folders(
+        gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota, errors=errors
+    )
     table = format_table(report)
     written = write_poseval_json(report, out)
     hota = None
     if report.hota is not None:
         hota = format_pose_hota_results(report.hota)
         written.append(write_pose_hota_results(report.hota, out))
-    return PosetrackEvaluation(report, table, hota, written)
+    diagnosis = None
+    if report.errors is not None:
+        diagnosis = format_diagnosis(report.errors)
+        written.append(write_diagnosis_json(report.errors, out))
+    return PosetrackEvaluation(report, table, hota, written, diagnosis)
