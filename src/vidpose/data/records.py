@@ -7,7 +7,7 @@ Keypoints keep the raw annotation values: a joint is annotated unless it is exac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +88,9 @@ class Sequence:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def only_frames(self, keep: set[int]) -> Sequence:
+        """This sequence with the persons of the frames whose ``index`` is not in ``keep`` removed (the
+        evaluators then skip those frames, as poseval skips frames without GT persons): a subset to score."""
+        frames = [replace(f, persons=f.persons if f.index in keep else []) for f in self.frames]
+        return replace(self, frames=frames)

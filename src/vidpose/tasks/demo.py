@@ -180,12 +180,6 @@ def _gt_persons(sequence: Sequence, frame: int) -> list[tuple[int, np.ndarray, n
     return out
 
 
-def _only_frames(sequence: Sequence, keep: set[int]) -> Sequence:
-    """The sequence with the GT persons of frames outside ``keep`` removed (the evaluator then skips them)."""
-    frames = [replace(f, persons=f.persons if f.index in keep else []) for f in sequence.frames]
-    return replace(sequence, frames=frames)
-
-
 def _estimators(checkpoints: dict[str, Path], device: str, boxes: Path) -> dict[str, VideoPoseEstimator]:
     """One estimator per model name, each checked to be of the kind its name says."""
     out = {}
@@ -321,8 +315,8 @@ def run_demo(
     t0 = time.perf_counter()
     gt_dir = data_root / "test" / "annotations"
     subsets = {
-        "ap_marked": ([_only_frames(s, marked[s.name]) for s in sequences], summary.marked_frames),
-        "ap_dropped": ([_only_frames(s, set(dropped[s.name])) for s in sequences], summary.dropped_frames),
+        "ap_marked": ([s.only_frames(marked[s.name]) for s in sequences], summary.marked_frames),
+        "ap_dropped": ([s.only_frames(set(dropped[s.name])) for s in sequences], summary.dropped_frames),
     }
     for name in MODELS:
         report = evaluate_folders(gt_dir, pred_dirs[name], tracking=True)

@@ -176,16 +176,6 @@ def _persons_per_frame(sequences: list[Sequence], pred: dict[str, np.ndarray]) -
     return grouped
 
 
-def _subset(sequence: Sequence, keep: set[int]) -> Sequence:
-    """The sequence with the persons of frames outside ``keep`` removed (those frames then drop out of the
-    evaluation, as poseval drops frames without GT persons)."""
-    frames = []
-    for frame in sequence.frames:
-        copy = type(frame)(**{**frame.__dict__, "persons": frame.persons if frame.index in keep else []})
-        frames.append(copy)
-    return Sequence(name=sequence.name, frames=frames, source=sequence.source, format=sequence.format)
-
-
 def _ap_dict(result: APResult) -> dict[str, Any]:
     table = table_values(result.ap)
     return {
@@ -281,7 +271,7 @@ def evaluate_split(
     ap_hard = None
     if all(h is not None for h in hard) and any(hard):
         keep = [(s, p, h) for s, p, h in zip(sequences, pred_seqs, hard, strict=True) if h]
-        ap_hard = evaluate_ap([_subset(s, h) for s, _, h in keep], [p for _, p, _ in keep], mode=mode)
+        ap_hard = evaluate_ap([s.only_frames(h) for s, _, h in keep], [p for _, p, _ in keep], mode=mode)
 
     seconds = time.perf_counter() - t0
     report: dict[str, Any] = {
