@@ -155,6 +155,7 @@ def test_cli_train_and_evaluate(synth_root, tmp_path):
             "--checkpoint",
             str(out / "model_last.safetensors"),
             "--no-flip",
+            "--errors",
             "--out",
             str(tmp_path / "eval"),
             *overrides,
@@ -162,6 +163,11 @@ def test_cli_train_and_evaluate(synth_root, tmp_path):
     )
     assert res.exit_code == 0, res.output
     assert "& Head & Shou" in res.output and (tmp_path / "eval" / "report.json").is_file()
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert "| inversion |" in res.output  # --errors: the diagnosis of the same predictions
+    assert report["errors"]["ap"][-1] == pytest.approx(report["ap"]["total"], nan_ok=True)
+    kinds = ("good", "jitter", "inversion", "swap", "miss", "no_gt", "unassigned")
+    assert sum(sum(report["errors"]["counts"][k]) for k in kinds) > 0
 
 
 def _free_port() -> int:

@@ -80,6 +80,12 @@ def evaluate_cmd(
     readout: str = typer.Option(
         "fused", "--readout", help="fused (the model) or motion (diagnostic: the motion branch's own head)"
     ),
+    errors: bool = typer.Option(
+        False,
+        "--errors",
+        help="also classify each predicted joint's error (good, jitter, left/right inversion, swap, miss) "
+        "and print the AP each fix would give (report.json: errors)",
+    ),
     overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. data.root=/data/pt18"),
 ) -> None:
     """Evaluate a checkpoint on the validation split: PoseTrack table, report.json, per-joint AP chart."""
@@ -102,7 +108,14 @@ def evaluate_cmd(
     if checkpoint.is_dir():
         raise DataFormatError(f"--checkpoint {checkpoint}: is a folder, expected a .safetensors model file")
     summary = evaluate_checkpoint(
-        checkpoint, cfg, out_dir=out, boxes=boxes, flip_test=flip, device=device, readout=readout
+        checkpoint,
+        cfg,
+        out_dir=out,
+        boxes=boxes,
+        flip_test=flip,
+        device=device,
+        readout=readout,
+        errors=errors,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun the processes shared the work; one prints
@@ -119,4 +132,6 @@ def evaluate_cmd(
         typer.echo(
             f"AP on the hard subset ({summary.report['hard_frames']} frames): {summary.ap_hard.ap[-1]:.1f}"
         )
+    if summary.errors is not None:
+        typer.echo(f"Error diagnosis (Ronchi and Perona's kinds, in PCKh units):\n{summary.errors}")
     typer.echo(f"wrote {out}/report.json, {out}/per_joint_ap.png and {out}/predictions/")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ __all__ = [
     "table_values",
     "format_table",
     "write_poseval_json",
+    "diagnosis_dict",
     "diagnosis_shares",
     "format_diagnosis",
     "write_diagnosis_json",
@@ -208,16 +210,21 @@ def write_poseval_json(result: EvalReport | APResult | MOTResult, out_dir: str |
     return written
 
 
-def write_diagnosis_json(d: ErrorDiagnosis, out_dir: str | Path) -> Path:
-    """Write ``error_diagnosis.json``: counts per kind and the AP after each fix, poseval joint order (AP
-    arrays end with Total)."""
-    obj = {
+def diagnosis_dict(d: ErrorDiagnosis) -> dict[str, Any]:
+    """The diagnosis, JSON-ready: counts per kind, the AP and the AP after each fix in poseval joint order
+    (AP lists end with Total), and the share of each kind per table column (:func:`diagnosis_shares`)."""
+    return {
         "names": list(POSEVAL_NAMES),
         "counts": {k: v.tolist() for k, v in d.counts.items()},
         "ap": d.ap.tolist(),
         "ap_fixed": {k: v.tolist() for k, v in d.ap_fixed.items()},
+        "shares": {"columns": [*TABLE_COLUMNS, "Total"], **diagnosis_shares(d)},
     }
-    return atomic_write_json(Path(out_dir) / "error_diagnosis.json", obj)
+
+
+def write_diagnosis_json(d: ErrorDiagnosis, out_dir: str | Path) -> Path:
+    """Write :func:`diagnosis_dict` to ``out_dir/error_diagnosis.json`` (atomically)."""
+    return atomic_write_json(Path(out_dir) / "error_diagnosis.json", diagnosis_dict(d))
 
 
 def diagnosis_shares(d: ErrorDiagnosis) -> dict[str, list[float]]:
