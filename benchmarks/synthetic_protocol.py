@@ -10,11 +10,14 @@ until everything is there; ``--only NAME`` restricts stage 2 to some runs. Stage
 ``vidpose train`` process, go ``--jobs`` at a time with ``2 // jobs`` torch threads each (small models scale
 poorly over threads, so two one-thread runs finish sooner than two two-thread runs in a row).
 
-``--round 2`` and ``--round 3`` are the later fine-tuning rounds (key-frame corruptions and a fusion lr
-factor; then the same for twice the steps), each from round 1's single-frame model.
+``--round N`` runs one round (``ROUNDS``): 2 and 3 are the later fine-tuning rounds from round 1's
+single-frame model (key-frame corruptions and a fusion lr factor; then the same for twice the steps); 4 to 6
+start from a longer-trained stage 1 (``configs/synthetic/stage1_long.yaml``): round 4's fusion variants,
+round 5's mix hold without masking against the single frame over 3 seeds, round 6 that pair three times
+longer.
 
 Outputs: ``benchmarks/results/synthetic-protocol-cpu2.md`` (round 1's tables), ``...json`` (every number),
-``synthetic-protocol-round{2,3}-cpu2.{md,json}`` and the raw training logs under
+``synthetic-protocol-round{2..6}-cpu2.{md,json}`` and the raw training logs under
 ``benchmarks/results/synthetic_protocol*/``.
 """
 
