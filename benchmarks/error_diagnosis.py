@@ -22,7 +22,7 @@ import numpy as np
 from vidpose.data.posetrack import read_prediction_folder, read_sequences
 from vidpose.data.synthetic.labels import hard_frames
 from vidpose.evaluation import ERROR_KINDS, diagnose_errors
-from vidpose.evaluation.report import diagnosis_shares, table_values
+from vidpose.evaluation.report import TABLE_COLUMNS, diagnosis_shares, table_values
 
 REPO = Path(__file__).resolve().parents[1]
 TEST = REPO / "data" / "synth_v2" / "test" / "annotations"
@@ -43,13 +43,10 @@ SUBSETS = ("all", "hard")
 FIXES = ("jitter", "inversion", "swap", "miss", "localisation")
 
 
-def diagnose(run: Path, condition: str, subset: str) -> dict | None:
+def diagnose(run: Path, condition: str, gt: list) -> dict | None:
     folder = REPO / run / f"test_{condition}" / "predictions"
     if not folder.is_dir():
         return None
-    gt = read_sequences(TEST)
-    if subset == "hard":
-        gt = [s.only_frames(hard_frames(s) or set()) for s in gt]
     pred = read_prediction_folder(folder)
     d = diagnose_errors(gt, pred)
     return {
@@ -70,18 +67,20 @@ def _mean_std(values: list[float]) -> str:
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
+    test = read_sequences(TEST)
+    gts = {"all": test, "hard": [s.only_frames(hard_frames(s) or set()) for s in test]}
     data: dict = {}
     for label, runs in GROUPS.items():
         for cond in CONDITIONS:
             for subset in SUBSETS:
-                found = {r: diagnose(Path(r), cond, subset) for r in runs}
+                found = {r: diagnose(Path(r), cond, gts[subset]) for r in runs}
                 found = {r: v for r, v in found.items() if v is not None}
                 if found:
                     data.setdefault(label, {})[f"{cond}/{subset}"] = found
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{STEM}.json").write_text(json.dumps(data, indent=1) + "\n")
 
-    cols = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
+    cols = (*TABLE_COLUMNS, "Total")
     lines = [
         "# Error diagnosis of the synthetic protocol's test predictions",
         "",

@@ -24,12 +24,14 @@ def layout(y: float) -> dict[int, tuple[float, float]]:
     return {j: (100.0 + 50.0 * j, y) for j in range(J)}
 
 
-def person(joints: dict[int, tuple[float, float]], track: int = 0, score: float | None = None) -> Person:
+def person(
+    joints: dict[int, tuple[float, float]], track: int = 0, score: float | None = None, head=HEAD
+) -> Person:
     kp = np.zeros((17, 3))
     for j, (x, y) in joints.items():
         kp[POSEVAL_TO_PT18[j]] = (x, y, 1.0)
     scores = None if score is None else np.where(kp[:, 2] > 0, score, 0.0)
-    return Person(keypoints=kp, head_box=HEAD.copy(), track_id=track, joint_scores=scores)
+    return Person(keypoints=kp, head_box=np.asarray(head, float), track_id=track, joint_scores=scores)
 
 
 def seq(persons: list[Person]) -> Sequence:
@@ -74,6 +76,31 @@ def test_each_kind_is_found_where_it_was_put(case):
     }  # fmt: skip
 
 
+def test_a_joint_of_two_kinds_takes_the_first_and_a_swap_is_measured_in_the_other_persons_head_size():
+    a, b = layout(100.0), layout(600.0)
+    big_head = np.array([0.0, 0.0, 60.0, 80.0])  # head size 60: B's threshold is 30 px
+    a[L_ANKLE] = (a[R_ANKLE][0] + 10.0, a[R_ANKLE][1])  # the left ankle 10 px from the right one
+    gt = seq([person(a, 0), person(b, 1, head=big_head)])
+    pa = dict(a)
+    pa[R_ANKLE] = (a[R_ANKLE][0] + 18.0, a[R_ANKLE][1])  # 18 px from its own, 8 from the left: jitter first
+    pa[R_WRIST] = (b[R_WRIST][0] + 25.0, b[R_WRIST][1])  # 25 px from B's: within B's 30, not A's 15: swap
+    pa[NOSE] = (b[NOSE][0] + 40.0, b[NOSE][1])  # 40 px from B's nose: beyond B's 30: miss
+    pred = seq([person(pa, 0, score=0.9), person(b, 1, score=0.8)])
+    codes = classify_errors(match_sequences([gt], [pred])[0])[0, 0]
+    assert [ERROR_KINDS[c] for c in codes[[R_ANKLE, R_WRIST, NOSE]]] == ["jitter", "swap", "miss"]
+    assert ERROR_KINDS[codes[L_ANKLE]] == "good"
+
+
+def test_a_joint_without_any_gt_keeps_its_measured_ap_when_false_positives_are_dropped():
+    a = layout(100.0)
+    gt = seq([person({j: xy for j, xy in a.items() if j != HEAD_TOP}, 0)])
+    pred = seq([person(a, 0, score=0.9)])  # predicts the head top nobody has
+    d = diagnose_errors([gt], [pred])
+    assert np.isnan(d.ap[HEAD_TOP]) and d.ap[J] == pytest.approx(100.0)  # pt18: NaN, skipped in the Total
+    best = d.ap_fixed["localisation + no false positives"]
+    assert np.isnan(best[HEAD_TOP]) and best[J] == pytest.approx(100.0)
+
+
 def test_ap_of_each_fix(case):
     gt, pred = case
     d = diagnose_errors([gt], [pred])
@@ -110,6 +137,8 @@ def test_counts_agree_with_the_ap_matching_on_random_scenes():
         np.testing.assert_array_equal(d.counts["good"], (m.correct & m.pred_present).sum(axis=(0, 1)))
         predicted = sum(d.counts[k] for k in (*ERROR_KINDS, "no_gt", "unassigned"))
         np.testing.assert_array_equal(predicted, m.pred_present.sum(axis=(0, 1)))
+        scored = sum(d.counts[k] for k in ERROR_KINDS)  # every annotated GT joint: scored or not predicted
+        np.testing.assert_array_equal(scored + d.counts["not_predicted"], m.gt_present.sum(axis=(0, 1)))
         np.testing.assert_allclose(d.ap, evaluate_ap([gt], [pred]).ap)
         fixed, ap = d.ap_fixed["localisation"][:J], d.ap[:J]
         assert np.all((fixed >= ap - 1e-9) | (np.isnan(fixed) & np.isnan(ap)))  # NaN: a joint without GT
@@ -123,8 +152,9 @@ def test_eval_posetrack_writes_the_diagnosis(case, tmp_path):
     (tmp_path / "gt").mkdir()
     (tmp_path / "gt" / "s.json").write_text(json.dumps(truth))
     write_predictions(gt, [f.persons for f in pred.frames], tmp_path / "pred")
-    result = eval_posetrack(tmp_path / "gt", tmp_path / "pred", tmp_path / "out", errors=True)
+    result = eval_posetrack(tmp_path / "gt", tmp_path / "pred", tmp_path / "out", diagnose=True)
     saved = json.loads((tmp_path / "out" / "error_diagnosis.json").read_text())
     assert sum(saved["counts"]["inversion"]) == 1 and sum(saved["counts"]["unassigned"]) == 15
     assert saved["ap_fixed"]["inversion"][R_ANKLE] == pytest.approx(200 / 3)
-    assert "| inversion |" in result.errors and result.errors == format_diagnosis(result.report.errors)
+    assert "| inversion |" in result.diagnosis
+    assert result.diagnosis == format_diagnosis(result.report.diagnosis)

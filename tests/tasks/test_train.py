@@ -165,9 +165,9 @@ def test_cli_train_and_evaluate(synth_root, tmp_path):
     assert "& Head & Shou" in res.output and (tmp_path / "eval" / "report.json").is_file()
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert "| inversion |" in res.output  # --errors: the diagnosis of the same predictions
-    assert report["errors"]["ap"][-1] == pytest.approx(report["ap"]["total"], nan_ok=True)
+    assert report["diagnosis"]["ap"][-1] == pytest.approx(report["ap"]["total"], nan_ok=True)
     kinds = ("good", "jitter", "inversion", "swap", "miss", "no_gt", "unassigned")
-    assert sum(sum(report["errors"]["counts"][k]) for k in kinds) > 0
+    assert sum(sum(report["diagnosis"]["counts"][k]) for k in kinds) > 0
 
 
 def _free_port() -> int:

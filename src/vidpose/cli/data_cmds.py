@@ -85,7 +85,7 @@ def eval_posetrack(
         raise typer.BadParameter("--strict-hota applies to keypoint HOTA: use it with --mode pt21 --tracking")
     check_output_dir(out)
     result = eval_posetrack_task(
-        gt_dir, pred_dir, out, tracking=tracking, mode=mode, strict_hota=strict_hota, errors=errors
+        gt_dir, pred_dir, out, tracking=tracking, mode=mode, strict_hota=strict_hota, diagnose=errors
     )
     report = result.report
     typer.echo(f"# sequences: {len(report.sequences)}, # evaluated frames: {report.num_frames}")
@@ -93,7 +93,7 @@ def eval_posetrack(
     if result.hota is not None:
         title = "PoseTrack21 keypoint HOTA (HOTAeypoints)" + (", strict" if strict_hota else "")
         typer.echo(f"{title}:\n{result.hota}", nl=False)
-    if result.errors is not None:
-        typer.echo(f"Error diagnosis (Ronchi and Perona's kinds, in PCKh units):\n{result.errors}")
+    if result.diagnosis is not None:
+        typer.echo(f"Error diagnosis (Ronchi and Perona's kinds, in PCKh units):\n{result.diagnosis}")
     for path in result.written:
         typer.echo(f"saved {path}")

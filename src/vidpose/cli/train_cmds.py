@@ -84,7 +84,7 @@ def evaluate_cmd(
         False,
         "--errors",
         help="also classify each predicted joint's error (good, jitter, left/right inversion, swap, miss) "
-        "and print the AP each fix would give (report.json: errors)",
+        "and print the AP each fix would give (report.json: diagnosis)",
     ),
     overrides: list[str] = typer.Argument(None, help="dotted overrides, e.g. data.root=/data/pt18"),
 ) -> None:
@@ -115,7 +115,7 @@ def evaluate_cmd(
         flip_test=flip,
         device=device,
         readout=readout,
-        errors=errors,
+        diagnose=errors,
     )
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun the processes shared the work; one prints
@@ -132,6 +132,6 @@ def evaluate_cmd(
         typer.echo(
             f"AP on the hard subset ({summary.report['hard_frames']} frames): {summary.ap_hard.ap[-1]:.1f}"
         )
-    if summary.errors is not None:
-        typer.echo(f"Error diagnosis (Ronchi and Perona's kinds, in PCKh units):\n{summary.errors}")
+    if summary.diagnosis is not None:
+        typer.echo(f"Error diagnosis (Ronchi and Perona's kinds, in PCKh units):\n{summary.diagnosis}")
     typer.echo(f"wrote {out}/report.json, {out}/per_joint_ap.png and {out}/predictions/")

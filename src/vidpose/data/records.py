@@ -90,7 +90,8 @@ class Sequence:
         return len(self.frames)
 
     def only_frames(self, keep: set[int]) -> Sequence:
-        """This sequence with the persons of the frames whose ``index`` is not in ``keep`` removed (the
-        evaluators then skip those frames, as poseval skips frames without GT persons): a subset to score."""
-        frames = [replace(f, persons=f.persons if f.index in keep else []) for f in self.frames]
+        """This sequence with the frames whose ``index`` is not in ``keep`` emptied of persons and marked
+        unlabelled, so that the evaluators skip them (poseval skips frames without GT persons, the PoseTrack21
+        kit unlabelled frames): a subset to score."""
+        frames = [f if f.index in keep else replace(f, persons=[], is_labeled=False) for f in self.frames]
         return replace(self, frames=frames)

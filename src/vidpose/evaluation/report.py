@@ -93,7 +93,7 @@ class EvalReport:
         num_frames: GT frames evaluated (after dropping frames without labels).
         mode: pt18 | pt21.
         hota: the PoseTrack21 kit's keypoint HOTA (pt21 mode with tracking), else None.
-        errors: the error diagnosis of the AP (:mod:`~vidpose.evaluation.error_diagnosis`), when asked.
+        diagnosis: the error diagnosis of the AP (:mod:`~vidpose.evaluation.error_diagnosis`), when asked.
     """
 
     ap: APResult
@@ -102,7 +102,7 @@ class EvalReport:
     num_frames: int
     mode: str
     hota: HOTAResult | None = None
-    errors: ErrorDiagnosis | None = None
+    diagnosis: ErrorDiagnosis | None = None
 
 
 def evaluate_folders(
@@ -111,7 +111,7 @@ def evaluate_folders(
     tracking: bool = False,
     mode: str = "pt18",
     strict_hota: bool = False,
-    errors: bool = False,
+    diagnose: bool = False,
 ) -> EvalReport:
     """Evaluate every GT sequence file of ``gt_dir`` against the file of the same name in ``pred_dir``.
 
@@ -122,7 +122,7 @@ def evaluate_folders(
             PoseTrack21 kit's keypoint HOTA.
         mode: pt18 (poseval) or pt21 (PoseTrack21 kit rules).
         strict_hota: fix the kit's empty-frame FN rule in HOTA (see :func:`.pose_hota.evaluate_hota`).
-        errors: also classify every predicted joint's error and compute the AP of each fix
+        diagnose: also classify every predicted joint's error and compute the AP of each fix
             (:func:`.error_diagnosis.diagnose_matches`).
     """
     if mode not in MODES:
@@ -148,7 +148,7 @@ def evaluate_folders(
         num_frames=sum(m.num_frames for m in matches),
         mode=mode,
         hota=evaluate_hota(gt, preds, strict=strict_hota) if tracking and mode == "pt21" else None,
-        errors=diagnose_matches(matches, mode) if errors else None,
+        diagnosis=diagnose_matches(matches, mode) if diagnose else None,
     )
 
 

@@ -35,14 +35,14 @@ class PosetrackEvaluation:
         hota: the kit's ``pose_hota_results.txt`` text, or None without HOTA.
         written: the files written, in order (``total_AP_metrics.json``, ``total_MOT_metrics.json``,
             ``pose_hota_results.txt``, ``error_diagnosis.json``; those that apply).
-        errors: the error diagnosis tables (Markdown), or None when not asked.
+        diagnosis: the error diagnosis tables (Markdown), or None when not asked.
     """
 
     report: EvalReport
     table: str
     hota: str | None
     written: list[Path]
-    errors: str | None = None
+    diagnosis: str | None = None
 
 
 def eval_posetrack(
@@ -53,13 +53,13 @@ def eval_posetrack(
     tracking: bool = False,
     mode: str = "pt18",
     strict_hota: bool = False,
-    errors: bool = False,
+    diagnose: bool = False,
 ) -> PosetrackEvaluation:
     """Evaluate ``pred_dir`` against ``gt_dir`` (:func:`vidpose.evaluation.evaluate_folders`) and write
-    poseval's JSON files (and, with HOTA, the kit's results file; with ``errors``, the error diagnosis of
+    poseval's JSON files (and, with HOTA, the kit's results file; with ``diagnose``, the error diagnosis of
     :mod:`vidpose.evaluation.error_diagnosis`) into ``out``."""
     report = evaluate_folders(
-        gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota, errors=errors
+        gt_dir, pred_dir, tracking=tracking, mode=mode, strict_hota=strict_hota, diagnose=diagnose
     )
     table = format_table(report)
     written = write_poseval_json(report, out)
@@ -68,7 +68,7 @@ def eval_posetrack(
         hota = format_pose_hota_results(report.hota)
         written.append(write_pose_hota_results(report.hota, out))
     diagnosis = None
-    if report.errors is not None:
-        diagnosis = format_diagnosis(report.errors)
-        written.append(write_diagnosis_json(report.errors, out))
+    if report.diagnosis is not None:
+        diagnosis = format_diagnosis(report.diagnosis)
+        written.append(write_diagnosis_json(report.diagnosis, out))
     return PosetrackEvaluation(report, table, hota, written, diagnosis)

@@ -40,7 +40,9 @@ from ..engine.distributed import (
 )
 from ..engine.sampler import usable_workers
 from ..errors import DataFormatError
-from ..evaluation import APResult, diagnose_errors, evaluate_ap, format_diagnosis, format_table
+from ..evaluation import APResult, evaluate_ap, format_diagnosis, format_table, match_sequences
+from ..evaluation.error_diagnosis import diagnose_matches
+from ..evaluation.posetrack_ap import ap_from_matches
 from ..evaluation.report import TABLE_COLUMNS as REPORT_COLUMNS
 from ..evaluation.report import diagnosis_dict, table_values
 from ..fileio import atomic_write_json, atomic_write_with
@@ -201,7 +203,7 @@ class EvalSummary:
     table: str
     windows: dict[str, np.ndarray] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
-    errors: str | None = None
+    diagnosis: str | None = None
 
     def metrics(self) -> dict[str, float]:
         """Scalars for logging: ``ap`` (Total) and ``ap_hard`` when available."""
@@ -222,7 +224,7 @@ def evaluate_split(
     sequences: list[Sequence] | None = None,
     checkpoint: str | None = None,
     from_checkpoint: list[str] | None = None,
-    errors: bool = False,
+    diagnose: bool = False,
 ) -> EvalSummary:
     """Evaluate ``model`` on the validation split of ``cfg.data`` with the native PoseTrack evaluator.
 
@@ -235,8 +237,8 @@ def evaluate_split(
         sequences: the GT sequences (None = read ``data.root / data.val_ann``).
         checkpoint, from_checkpoint: recorded in the report (the model file, and the recipe settings its
             embedded config replaced).
-        errors: also diagnose the AP's errors (:func:`vidpose.evaluation.diagnose_errors`, all frames):
-            ``report["errors"]`` and the tables in ``summary.errors``.
+        diagnose: also diagnose the AP's errors (:func:`vidpose.evaluation.diagnose_errors`, all frames):
+            ``report["diagnosis"]`` and the tables in ``summary.diagnosis``.
     """
     device = torch.device(device)
     t0 = time.perf_counter()
@@ -269,7 +271,8 @@ def evaluate_split(
         for s, persons in zip(sequences, grouped, strict=True)
     ]
     mode = "pt21" if cfg.data.format == "pt21" else "pt18"
-    ap = evaluate_ap(sequences, pred_seqs, mode=mode)
+    matches = match_sequences(sequences, pred_seqs, mode)
+    ap = ap_from_matches(matches, mode)
 
     hard = [hard_frames(s) for s in sequences]
     ap_hard = None
@@ -298,10 +301,10 @@ def evaluate_split(
         report["hard_frames"] = int(sum(len(h) for h in hard if h))
     table = format_table(ap)
     summary = EvalSummary(ap=ap, ap_hard=ap_hard, report=report, table=table, windows=pred)
-    if errors:
-        diagnosis = diagnose_errors(sequences, pred_seqs, mode=mode)
-        report["errors"] = diagnosis_dict(diagnosis)
-        summary.errors = format_diagnosis(diagnosis)
+    if diagnose:
+        diagnosis = diagnose_matches(matches, mode)
+        report["diagnosis"] = diagnosis_dict(diagnosis)
+        summary.diagnosis = format_diagnosis(diagnosis)
     if out_dir is not None and is_main_process():
         out_dir = Path(out_dir)
         for s, persons in zip(sequences, grouped, strict=True):
@@ -321,13 +324,13 @@ def evaluate_checkpoint(
     flip_test: bool | None = None,
     device: torch.device | str = "cpu",
     readout: str = "fused",
-    errors: bool = False,
+    diagnose: bool = False,
 ) -> EvalSummary:
     """:func:`evaluate_split` of the model in the vidpose model file ``checkpoint``, with the model, codec and
     preprocessing of the file's embedded config and the data and evaluation settings of ``cfg``
     (:func:`checkpoint_eval_config`; the replaced recipe settings are listed in the report under
     ``from_checkpoint``). ``readout``: "fused", or "motion" for the motion branch's own head (a diagnostic);
-    ``errors``: see :func:`evaluate_split`.
+    ``diagnose``: see :func:`evaluate_split`.
     Under torchrun the processes share the windows (joined here, left at the end)."""
     from ..models.serialization import load_model
 
@@ -346,7 +349,7 @@ def evaluate_checkpoint(
             device=device,
             checkpoint=str(checkpoint),
             from_checkpoint=replaced,
-            errors=errors,
+            diagnose=diagnose,
         )
     finally:
         if joined:
