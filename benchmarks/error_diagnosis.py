@@ -14,15 +14,15 @@ Writes ``benchmarks/results/error-diagnosis-synthetic-cpu2.{md,json}``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import numpy as np
+from synthetic_protocol import mean_std  # benchmarks/ is on the path of a script run from it
 
 from vidpose.data.posetrack import read_prediction_folder, read_sequences
 from vidpose.data.synthetic.labels import hard_frames
 from vidpose.evaluation import ERROR_KINDS, diagnose_errors
 from vidpose.evaluation.report import TABLE_COLUMNS, diagnosis_shares, table_values
+from vidpose.fileio import atomic_write_json, atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 TEST = REPO / "data" / "synth_v2" / "test" / "annotations"
@@ -57,14 +57,6 @@ def diagnose(run: Path, condition: str, gt: list) -> dict | None:
     }
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
-
-
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     test = read_sequences(TEST)
@@ -78,7 +70,7 @@ def main() -> None:
                 if found:
                     data.setdefault(label, {})[f"{cond}/{subset}"] = found
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{STEM}.json").write_text(json.dumps(data, indent=1) + "\n")
+    atomic_write_json(RESULTS / f"{STEM}.json", data, indent=1)
 
     cols = (*TABLE_COLUMNS, "Total")
     lines = [
@@ -110,17 +102,17 @@ def main() -> None:
                 "|---" * (8 + len(FIXES)) + "|",
             ]
             for label, entries in rows.items():
-                cells = [_mean_std([e["ap"][-1] for e in entries])]
-                cells += [_mean_std([e["shares"][k][-1] for e in entries]) for k in ERROR_KINDS]
-                cells += [_mean_std([e["ap_fixed"][f][-1] for e in entries]) for f in FIXES]
+                cells = [mean_std([e["ap"][-1] for e in entries])]
+                cells += [mean_std([e["shares"][k][-1] for e in entries]) for k in ERROR_KINDS]
+                cells += [mean_std([e["ap_fixed"][f][-1] for e in entries]) for f in FIXES]
                 lines.append(f"| {label} | {len(entries)} | " + " | ".join(cells) + " |")
             lines += ["", "Inversion share (%) per joint group", "", "| model | " + " | ".join(cols) + " |"]
             lines.append("|---" * (len(cols) + 1) + "|")
             for label, entries in rows.items():
-                cells = [_mean_std([e["shares"]["inversion"][i] for e in entries]) for i in range(len(cols))]
+                cells = [mean_std([e["shares"]["inversion"][i] for e in entries]) for i in range(len(cols))]
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
             lines.append("")
-    (RESULTS / f"{STEM}.md").write_text("\n".join(lines))
+    atomic_write_text(RESULTS / f"{STEM}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

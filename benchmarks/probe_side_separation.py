@@ -23,6 +23,7 @@ import torch
 
 from vidpose import codec as C
 from vidpose.config import load_config
+from vidpose.fileio import atomic_write_text
 from vidpose.skeleton import PT18
 from vidpose.tasks.evaluate import evaluate_checkpoint
 
@@ -84,7 +85,7 @@ def main() -> None:
         *(f"| {r:g} | {q:g} | {ap:.2f} | {hard:.2f} | {sec:.0f} |" for r, q, ap, hard, sec in rows),
     ]
     out = REPO / "benchmarks" / "results" / "side-separation-probe-cpu1.md"
-    out.write_text("\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")
 
 

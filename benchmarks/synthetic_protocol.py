@@ -187,7 +187,7 @@ def _write_results(stem: str, lines: list[str], data: dict, wall: dict[str, floa
     print("\n".join(lines))
 
 
-def _mean_std(values: list[float]) -> str:
+def mean_std(values: list[float]) -> str:
     if not values:
         return "not run"
     if len(values) == 1:
@@ -257,13 +257,13 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
         )
     for variant in MAIN:
         lines.append(
-            f"| {variant} | {_mean_std(values(variant, 'clean', 'ap'))} "
-            f"| {_mean_std(values(variant, 'clean', 'ap_hard'))} "
-            f"| {_mean_std(values(variant, 'black', 'ap'))} "
-            f"| {_mean_std(values(variant, 'neighbour', 'ap'))} "
+            f"| {variant} | {mean_std(values(variant, 'clean', 'ap'))} "
+            f"| {mean_std(values(variant, 'clean', 'ap_hard'))} "
+            f"| {mean_std(values(variant, 'black', 'ap'))} "
+            f"| {mean_std(values(variant, 'neighbour', 'ap'))} "
             f"| {np.mean(cost(variant, 's_per_step')) if cost(variant, 's_per_step') else float('nan'):.2f} "
-            f"| {_mean_std(cost(variant, 'minutes'))} "
-            f"| {_mean_std(infer(variant))} |"
+            f"| {mean_std(cost(variant, 'minutes'))} "
+            f"| {mean_std(infer(variant))} |"
         )
     motion = {c: _report(STAGE2_DIR / run_name("full", 0), f"{c}_motion") for c in ("clean", "black")}
     if all(motion.values()):
@@ -283,7 +283,7 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
     for variant in MAIN:
         lines.append(
             f"| {variant} | "
-            + " | ".join(_mean_std(values(variant, "clean", "ap", c)) for c in COLUMNS)
+            + " | ".join(mean_std(values(variant, "clean", "ap", c)) for c in COLUMNS)
             + " |"
         )
     lines += [
@@ -697,7 +697,7 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
 
     def stat(variant: str, cond: str, key: str = "ap", col: str = "Total") -> str:
         vals = [e[cond][key][col] for e in seeds(variant) if cond in e and e[cond][key] is not None]
-        return _mean_std(vals)
+        return mean_std(vals)
 
     lines = [
         f"# {rnd.title}",
@@ -736,9 +736,9 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         lines.append(
             f"| {variant} | {len(es)} | {stat(variant, 'clean')} | {stat(variant, 'clean', 'ap_hard')} "
             f"| {stat(variant, 'black')} | {stat(variant, 'neighbour')} "
-            f"| {_mean_std([e['train']['s_per_step'] for e in es])} "
-            f"| {_mean_std([e['train']['minutes'] for e in es])} "
-            f"| {_mean_std([e['clean']['ms_per_window'] for e in es if 'clean' in e])} "
+            f"| {mean_std([e['train']['s_per_step'] for e in es])} "
+            f"| {mean_std([e['train']['minutes'] for e in es])} "
+            f"| {mean_std([e['clean']['ms_per_window'] for e in es if 'clean' in e])} "
             f"| {np.mean(gam) if gam else float('nan'):.3f} |"
         )
     n, cells = _paired(data, full, single)
@@ -794,7 +794,7 @@ def write_round_tables(rnd: Round, args: argparse.Namespace, wall: dict[str, flo
         lines.append(
             f"| {variant} | {len(es)} | {stat(variant, 'clean')} | {stat(variant, 'clean', 'ap_hard')} "
             f"| {stat(variant, 'black')} | {stat(variant, 'neighbour')} "
-            f"| {_mean_std([e['train']['s_per_step'] for e in es])} |"
+            f"| {mean_std([e['train']['s_per_step'] for e in es])} |"
         )
         n, cells = _paired(data, variant, single)
         if n:
@@ -816,7 +816,7 @@ def _paired(data: dict, variant: str, baseline: str) -> tuple[int, str]:
         ]
         for cond, key in conds
     }
-    cells = " | ".join(_mean_std(diffs[k]).replace("nan", "") for k in conds)
+    cells = " | ".join(mean_std(diffs[k]).replace("nan", "") for k in conds)
     return len(diffs[("clean", "ap")]), cells
 
 
