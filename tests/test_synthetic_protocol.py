@@ -36,7 +36,7 @@ def test_round_orders_name_their_variants(protocol):
         assert len(set(rnd.order)) == len(rnd.order)
 
 
-@pytest.mark.parametrize("number", [4, 5])
+@pytest.mark.parametrize("number", [4, 5, 6])
 def test_round_variants_are_valid_configs(protocol, number):
     rnd = protocol.ROUNDS[number]
     for variant, overrides in rnd.variants.items():
@@ -44,16 +44,20 @@ def test_round_variants_are_valid_configs(protocol, number):
         # lr_mult / lr_hold patterns that match no parameter raise a ConfigError here
         model = build_model(cfg.model)
         optimizer = pose_optimizer(model, cfg)
+        hold = 150
+        if number == 6:  # round 5's pair, three times the steps and the hold
+            assert cfg.train.max_steps == 900
+            hold = 450
         if "mix_hold" in variant:
             assert cfg.model.smml.fusion_scale_init == 1.0
-            assert dict(cfg.train.lr_hold) == {"smml.gate.*": 150, "smml.fusion_scale": 150}
+            assert dict(cfg.train.lr_hold) == {"smml.gate.*": hold, "smml.fusion_scale": hold}
         if "no_mask" in variant:
             assert not cfg.model.mlsme.use_cube_mask and not cfg.model.mlsme.use_frame_mask
         gate = {id(p) for n, p in model.named_parameters() if n.startswith("smml.gate.")}
         lrs = {g["lr"] for g in optimizer.param_groups if any(id(p) in gate for p in g["params"])}
         if variant == "r5_mix_hold_no_mask_gate20":  # no lr_mult: the gate keeps the recipe's 20x
             assert lrs == {20 * cfg.train.lr}, lrs
-        elif variant == "r5_mix_hold_no_mask":
+        elif variant in ("r5_mix_hold_no_mask", "r6_mix_hold_no_mask_900"):
             assert lrs == {cfg.train.lr}, lrs
 
 
