@@ -351,6 +351,8 @@ class Round:
     #: round's stage 2 instead of ``INIT2``
     stage1: str | None = None
     stage1_dir: Path | None = None
+    #: training steps at which the fusion trajectory table samples the monitor's records
+    trajectory_steps: tuple[int, ...] = (10, 50, 100, 150, 160, 170, 180, 200, 250, 300)
 
     @property
     def init_overrides(self) -> tuple[str, ...]:
@@ -559,7 +561,7 @@ _STEPS900 = ("train.max_steps=900",)
 _HOLD450 = 'train.lr_hold=[["smml.gate.*", 450], ["smml.fusion_scale", 450]]'
 ROUND6 = Round(
     number=6,
-    title="Synthetic protocol, round 6: round 5's pair trained three times longer (900 steps), seed 0",
+    title="Synthetic protocol, round 6: round 5's pair trained three times longer (900 steps), 3 seeds",
     recipe="configs/synthetic/stage2_long.yaml",
     out_dir=Path("runs/synthetic_stage2_r6"),
     variants={
@@ -570,9 +572,11 @@ ROUND6 = Round(
         ),
         "r6_single_frame_900": (*ROUND5.variants["r5_single_frame"], *_STEPS900),
     },
-    order=(("r6_mix_hold_no_mask_900", 0), ("r6_single_frame_900", 0)),
+    # seed 0 first (the lead), then seeds 1 and 2 pair by pair, so that an interrupted protocol keeps pairs
+    order=tuple((v, s) for s in SEEDS for v in ("r6_mix_hold_no_mask_900", "r6_single_frame_900")),
     probed=("r6_mix_hold_no_mask_900", "r6_single_frame_900"),
     recipe_line="`configs/synthetic/stage2_long.yaml` with `train.max_steps=900`, batch 16",
+    trajectory_steps=(10, 300, 450, 460, 470, 480, 500, 550, 600, 750, 900),
     stage1="configs/synthetic/stage1_long.yaml",
     stage1_dir=Path("runs/synthetic_stage1_long"),
 )
@@ -820,10 +824,6 @@ def _paired(data: dict, variant: str, baseline: str) -> tuple[int, str]:
     return len(diffs[("clean", "ap")]), cells
 
 
-#: training steps at which the fusion trajectory table samples the monitor's records
-TRAJECTORY_STEPS = (10, 50, 100, 150, 160, 170, 180, 200, 250, 300)
-
-
 def fusion_trajectory_lines(rnd: Round, runs: dict[str, Path]) -> list[str]:
     """A table of the fusion monitor's ``fusion/gate_w`` / ``fusion/gamma_abs`` over training, for the runs
     whose log has them (runs trained since the monitor exists; read from the committed raw logs)."""
@@ -837,7 +837,7 @@ def fusion_trajectory_lines(rnd: Round, runs: dict[str, Path]) -> list[str]:
         if records:
             cells = [
                 f"{r['fusion/gate_w']:.4f} / {r['fusion/gamma_abs']:.3f}" if (r := records.get(s)) else ""
-                for s in TRAJECTORY_STEPS
+                for s in rnd.trajectory_steps
             ]
             rows.append(f"| {name} | " + " | ".join(cells) + " |")
     if not rows:
@@ -846,8 +846,8 @@ def fusion_trajectory_lines(rnd: Round, runs: dict[str, Path]) -> list[str]:
         "",
         "## The fusion during training (mean gate W since the last record / mean |gamma|; W = 1: spatial)",
         "",
-        "| run | " + " | ".join(f"step {s}" for s in TRAJECTORY_STEPS) + " |",
-        "|---" * (len(TRAJECTORY_STEPS) + 1) + "|",
+        "| run | " + " | ".join(f"step {s}" for s in rnd.trajectory_steps) + " |",
+        "|---" * (len(rnd.trajectory_steps) + 1) + "|",
         *rows,
     ]
 

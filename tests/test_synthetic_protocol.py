@@ -82,3 +82,41 @@ def test_paired_differences_are_per_seed(protocol):
     # clean: -0.6, 0.0 -> -0.3 ± 0.42; black: +9.0, +8.2 -> 8.6 ± 0.57
     assert cells == "-0.3 ± 0.4 | -0.6 ± 0.0 | 8.6 ± 0.6 | -0.1 ± 0.0"
     assert protocol._paired(data, "missing", "b") == (0, "not run | not run | not run | not run")
+
+
+@pytest.fixture(scope="module")
+def summary(protocol):
+    spec = importlib.util.spec_from_file_location(
+        "protocol_summary", REPO / "benchmarks" / "protocol_summary.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # imports synthetic_protocol, which the protocol fixture registered
+    return module
+
+
+def test_summary_pairs_each_round_with_its_own_baseline(summary):
+    """Round 5's committed table: the mix hold without masking minus the single frame, per seed."""
+    rows = {row.split(" | ")[1]: row for row in summary.variant_rows(5)}
+    cells = rows["`r5_mix_hold_no_mask`"].strip("| ").split(" | ")
+    # seeds, AP all / hard / black, paired seeds, paired all / hard / black
+    assert cells[3:] == [
+        "3",
+        "43.5 ± 0.2",
+        "37.3 ± 0.4",
+        "27.2 ± 1.0",
+        "3",
+        "-0.7 ± 0.3",
+        "-0.6 ± 0.2",
+        "+16.7 ± 1.0",
+    ]
+    assert rows["`r5_single_frame` (the baseline)"].split(" | ")[4] == "44.3 ± 0.2"
+    # round 1's lr10 is paired with single_frame_lr10 (the same change without the temporal modules)
+    lr10 = next(r for r in summary.variant_rows(1) if "`lr10`" in r).strip("| ").split(" | ")
+    assert lr10[-3:] == ["+0.4", "+0.4", "-0.8"]
+
+
+def test_summary_lists_every_committed_run(summary):
+    for number in summary.ROUND_INFO:
+        variants = {name.rsplit("_s", 1)[0] for name in summary.round_entries(number)}
+        listed = " ".join(summary.variant_rows(number))
+        assert all(f"`{v}`" in listed for v in variants), number
