@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vidpose.config import load_config
+from vidpose.config import config_to_dict, load_config
 from vidpose.models import build_model
 from vidpose.tasks.train import pose_optimizer
 
@@ -120,3 +120,18 @@ def test_summary_lists_every_committed_run(summary):
         variants = {name.rsplit("_s", 1)[0] for name in summary.round_entries(number)}
         listed = " ".join(summary.variant_rows(number))
         assert all(f"`{v}`" in listed for v in variants), number
+
+
+@pytest.mark.parametrize(
+    ("recipe", "variant"),
+    [("stage2_temporal", "r6_mix_hold_no_mask_900"), ("stage2_single_frame", "r6_single_frame_900")],
+)
+def test_the_stage2_recipes_are_round_6s_pair(protocol, recipe, variant):
+    """The two recipe files the README gives are the configs round 6 trained (apart from name and out_dir)."""
+    rnd = protocol.ROUNDS[6]
+    made = config_to_dict(load_config(REPO / rnd.recipe, [*rnd.init_overrides, *rnd.variants[variant]]))
+    given = config_to_dict(load_config(REPO / "configs" / "synthetic" / f"{recipe}.yaml"))
+    for cfg in (made, given):
+        cfg.pop("name")
+        cfg["train"].pop("out_dir")
+    assert given == made

@@ -79,4 +79,4 @@ def test_every_size_and_fusion_has_a_recipe():
     cfgs = [load_config(p) for p in RECIPES]
     assert {c.model.vit.size for c in cfgs} == {"nano", "base", "large", "huge"}
     assert {c.model.smml.fusion for c in cfgs} == {"smml", "concat", "sum", "cross_attention"}
-    assert len(RECIPES) == 31
+    assert len(RECIPES) == 33
