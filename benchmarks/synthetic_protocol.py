@@ -600,7 +600,11 @@ def make_init2() -> None:
 
     source = REPO / STAGE2_DIR / run_name("single_frame", 0) / "model_last.safetensors"
     if not source.is_file():
-        raise SystemExit(f"{source}: missing; rounds 2 and 3 start from round 1's single-frame run")
+        raise SystemExit(
+            f"{source}: missing; rounds 2-6 start from round 1's single-frame seed-0 run: run --round 1, or "
+            f"take its fp16 copy from git (the bundled single frame until round 4): git show "
+            f"96879e9:src/vidpose/assets/synthetic_single_frame.safetensors > {INIT2}"
+        )
     model, cfg = load_model(source)
     (REPO / INIT2).parent.mkdir(parents=True, exist_ok=True)
     save_model(model, cfg, REPO / INIT2, storage_dtype=torch.float16)
