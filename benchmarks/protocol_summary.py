@@ -16,33 +16,18 @@ from __future__ import annotations
 import json
 import re
 
-from synthetic_protocol import RESULTS, ROUNDS, SEEDS, mean_std  # benchmarks/ is on a script's path
+from synthetic_protocol import MAIN, RESULTS, ROUNDS, SEEDS, mean_std  # benchmarks/ is on a script's path
 
 from vidpose.fileio import atomic_write_text
 
-#: round -> (committed JSON, that round's single-frame baseline, steps and what every run of it shares)
+#: round -> (stage-2 steps, what every run of the round shares); rounds 2-6 are ``synthetic_protocol.ROUNDS``
 ROUND_INFO = {
-    1: (
-        "synthetic-protocol-cpu2.json",
-        "single_frame",
-        120,
-        "from stage 1 (3 epochs); identity start, masks",
-    ),
-    2: (
-        "synthetic-protocol-round2-cpu2.json",
-        "robust_single_frame",
-        150,
-        "+ key-frame corruptions, fusion lr 20x",
-    ),
-    3: ("synthetic-protocol-round3-cpu2.json", "long_single_frame", 300, "round 2's recipe, twice the steps"),
-    4: ("synthetic-protocol-round4-cpu2.json", "r4_single_frame", 300, "round 3's, from a 6-epoch stage 1"),
-    5: (
-        "synthetic-protocol-round5-cpu2.json",
-        "r5_single_frame",
-        300,
-        "round 4's, the mix hold without masks",
-    ),
-    6: ("synthetic-protocol-round6-cpu2.json", "r6_single_frame_900", 900, "round 5's pair, 3x the steps"),
+    1: (120, "from stage 1 (3 epochs); identity start, masks"),
+    2: (150, "+ key-frame corruptions, fusion lr 20x"),
+    3: (300, "round 2's recipe, twice the steps"),
+    4: (300, "round 3's, from a 6-epoch stage 1"),
+    5: (300, "round 4's, the mix hold without masks"),
+    6: (900, "round 5's pair, 3x the steps"),
 }
 #: variants compared with their own single-frame pair (the same change without the temporal modules)
 OWN_PAIR = {"lr10": "single_frame_lr10", "long_black50": "long_black50_single_frame"}
@@ -80,9 +65,18 @@ CHANGES = {
 CONDS = (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"))
 
 
+def round_json(number: int) -> str:
+    return "synthetic-protocol-cpu2.json" if number == 1 else f"{ROUNDS[number].stem}.json"
+
+
+def round_main(number: int) -> tuple[str, str]:
+    """(full model, single-frame baseline) of a round."""
+    return MAIN if number == 1 else ROUNDS[number].main
+
+
 def round_entries(number: int) -> dict[str, dict]:
     """run name (``<variant>_s<seed>``) -> its entry in the round's committed JSON."""
-    data = json.loads((RESULTS / ROUND_INFO[number][0]).read_text())
+    data = json.loads((RESULTS / round_json(number)).read_text())
     entries = data["runs"] if number == 1 else data
     return {name: e for name, e in entries.items() if name != "stage1" and "clean" in e}
 
@@ -99,11 +93,10 @@ def variant_rows(number: int) -> list[str]:
     for name, entry in entries.items():
         match = re.fullmatch(r"(.+)_s(\d+)", name)
         if match is None:
-            raise SystemExit(f"{ROUND_INFO[number][0]}: run {name!r} is not <variant>_s<seed>")
+            raise SystemExit(f"{round_json(number)}: run {name!r} is not <variant>_s<seed>")
         by_variant.setdefault(match[1], {})[int(match[2])] = entry
-    baseline = ROUND_INFO[number][1]
+    main, baseline = round_main(number)
     rows = []
-    main = "full" if number == 1 else ROUNDS[number].main[0]
     order = sorted(by_variant, key=lambda v: v != main)  # the round's full model first, then as run
     for variant in order:
         seeds = by_variant[variant]
@@ -163,7 +156,7 @@ def main() -> None:
         "",
         "| round | steps | what every run of the round shares |",
         "|---|---|---|",
-        *(f"| {n} | {info[2]} | {info[3]} |" for n, info in ROUND_INFO.items()),
+        *(f"| {n} | {steps} | {shared} |" for n, (steps, shared) in ROUND_INFO.items()),
         "",
         "| round | run | what it changes | seeds | AP all | AP hard | AP key frame black | paired seeds "
         "| paired: all | paired: hard | paired: black |",
