@@ -36,7 +36,7 @@ def test_round_orders_name_their_variants(protocol):
         assert len(set(rnd.order)) == len(rnd.order)
 
 
-@pytest.mark.parametrize("number", [4, 5, 6])
+@pytest.mark.parametrize("number", [4, 5, 6, 7])
 def test_round_variants_are_valid_configs(protocol, number):
     rnd = protocol.ROUNDS[number]
     for variant, overrides in rnd.variants.items():
@@ -45,7 +45,7 @@ def test_round_variants_are_valid_configs(protocol, number):
         model = build_model(cfg.model)
         optimizer = pose_optimizer(model, cfg)
         hold = 150
-        if number == 6:  # round 5's pair, three times the steps and the hold
+        if number in (6, 7):  # round 5's pair, three times the steps and the hold
             assert cfg.train.max_steps == 900
             hold = 450
         if "mix_hold" in variant:
@@ -57,7 +57,7 @@ def test_round_variants_are_valid_configs(protocol, number):
         lrs = {g["lr"] for g in optimizer.param_groups if any(id(p) in gate for p in g["params"])}
         if variant == "r5_mix_hold_no_mask_gate20":  # no lr_mult: the gate keeps the recipe's 20x
             assert lrs == {20 * cfg.train.lr}, lrs
-        elif variant in ("r5_mix_hold_no_mask", "r6_mix_hold_no_mask_900"):
+        elif variant in ("r5_mix_hold_no_mask", "r6_mix_hold_no_mask_900", "r7_mix_hold_no_mask_900"):
             assert lrs == {cfg.train.lr}, lrs
 
 
@@ -135,3 +135,14 @@ def test_the_stage2_recipes_are_round_6s_pair(protocol, recipe, variant):
         cfg.pop("name")
         cfg["train"].pop("out_dir")
     assert given == made
+
+
+def test_round_7_is_round_6_from_the_longer_stage_1(protocol):
+    r6, r7 = protocol.ROUNDS[6], protocol.ROUNDS[7]
+    assert list(r7.variants.values()) == list(r6.variants.values())
+    assert r7.recipe == r6.recipe
+    assert r7.stage1_chain == ((r6.stage1, r6.stage1_dir),)
+    stage1 = load_config(REPO / r7.stage1)
+    assert stage1.model.init_from == str(r6.stage1_dir / "model_last.safetensors")
+    assert stage1.train.out_dir == str(r7.stage1_dir)
+    assert r7.init_overrides == (f"model.init_from={r7.stage1_dir / 'model_last.safetensors'}",)
