@@ -98,6 +98,20 @@ def test_missing_torchrun_variables_are_named(monkeypatch):
         init_distributed("cpu")
 
 
+def test_cleanup_meets_at_a_barrier_only_on_a_normal_exit(monkeypatch):
+    import vidpose.engine.distributed as distributed
+
+    calls: list[str] = []
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+    monkeypatch.setattr(distributed, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(distributed.dist, "destroy_process_group", lambda: calls.append("destroy"))
+    cleanup()
+    assert calls == ["barrier", "destroy"]  # no rank closes its connections while a peer still uses them
+    calls.clear()
+    cleanup(synchronize=False)
+    assert calls == ["destroy"]  # leaving on an error: a failed peer would never reach the barrier
+
+
 # --------------------------------------------------------------------------------------------- sampler
 @pytest.mark.parametrize("n, world, drop_last", [(20, 4, True), (23, 4, True), (23, 4, False), (5, 3, False)])
 def test_shards_are_disjoint_and_cover_the_dataset(n, world, drop_last):
@@ -215,8 +229,10 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
             {"params": unwrap(trainer.model).state_dict(), "seen_epoch0": seen[:24], "helpers": helpers},
             Path(out_dir) / f"rank{rank}.pt",
         )
-    finally:
-        cleanup()
+    except BaseException:
+        cleanup(synchronize=False)
+        raise
+    cleanup()  # meets the other rank at a barrier first: neither closes its connections under the other
 
 
 def test_two_process_ddp_on_cpu(tmp_path):

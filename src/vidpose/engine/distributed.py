@@ -8,7 +8,7 @@ variables ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER
     >>> device = init_distributed("auto")  # cuda:LOCAL_RANK if CUDA is there, else cpu; joins any group
     >>> model = wrap_ddp(model.to(device), device)
     >>> if is_main_process(): ...
-    >>> cleanup()
+    >>> cleanup()  # after a barrier; cleanup(synchronize=False) when leaving on an error
 """
 
 from __future__ import annotations
@@ -157,9 +157,16 @@ def init_distributed(device: str = "auto") -> torch.device:
     return dev
 
 
-def cleanup() -> None:
-    """Leave the process group (no-op when not distributed)."""
+def cleanup(synchronize: bool = True) -> None:
+    """Leave the process group (no-op when not distributed).
+
+    With ``synchronize`` (the normal exit) every rank first meets at a barrier, so that no rank tears down its
+    gloo connections while a peer is still using them (which aborts the peer at exit). Pass
+    ``synchronize=False`` when leaving because of an error: a failed peer would never reach the barrier.
+    """
     if is_distributed():
+        if synchronize:
+            barrier()
         dist.destroy_process_group()
 
 

@@ -351,9 +351,12 @@ def evaluate_checkpoint(
             from_checkpoint=replaced,
             diagnose=diagnose,
         )
-    finally:
+    except BaseException:
         if joined:
-            cleanup()
+            cleanup(synchronize=False)  # a failed peer would never reach a barrier
+        raise
+    if joined:
+        cleanup()
     return summary
 
 

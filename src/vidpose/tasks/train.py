@@ -334,7 +334,7 @@ def train(
                 weights = state["ema"]["module"] if state["ema"] else state["model"]
                 load_model_state(best_model, weights, source=str(best))
                 files["best"] = str(save_model(best_model, cfg, out_dir / "model_best.safetensors"))
-        return {
+        result = {
             "steps": trainer.step,
             "start_step": start_step,
             "total_steps": trainer.total_steps,
@@ -344,5 +344,8 @@ def train(
             "files": files,
             "config": dataclasses.asdict(cfg.train),
         }
-    finally:
-        cleanup()
+    except BaseException:
+        cleanup(synchronize=False)  # a failed peer would never reach a barrier
+        raise
+    cleanup()  # every rank leaves together (rank 0 has just written the model files)
+    return result
