@@ -320,6 +320,8 @@ def write_tables(args: argparse.Namespace, stage1_minutes: float, wall: dict[str
 ROOT2 = Path("data/synth_v2")
 SPLITS2 = [("train", 300, 0), ("val", 12, 0), ("test", 12, 20261201)]
 INIT2 = Path("runs/synthetic_v2_init/model.safetensors")
+#: where git keeps INIT2's bytes (round 1's single-frame seed-0 model in fp16: the bundled one until round 4)
+INIT2_COMMIT, INIT2_ASSET = "96879e9", "src/vidpose/assets/synthetic_single_frame.safetensors"
 NO_CORRUPT = tuple(f"data.augment.key_frame_{k}_prob=0" for k in ("occlude", "blur", "drop"))
 NO_MASK = ("model.mlsme.use_cube_mask=false", "model.mlsme.use_frame_mask=false")
 #: the fusion from the paper's formula (gamma = 1), gamma and the gate held (W = 0.5) for 150 steps
@@ -632,12 +634,18 @@ def make_init2() -> None:
     from vidpose.models.serialization import load_model, save_model
 
     source = REPO / STAGE2_DIR / run_name("single_frame", 0) / "model_last.safetensors"
-    if not source.is_file():
-        raise SystemExit(
-            f"{source}: missing; rounds 2-6 start from round 1's single-frame seed-0 run: run --round 1, or "
-            f"take its fp16 copy from git (the bundled single frame until round 4): git show "
-            f"96879e9:src/vidpose/assets/synthetic_single_frame.safetensors > {INIT2}"
-        )
+    if not source.is_file():  # its fp16 copy is in git: the bundled single frame until round 4
+        blob = subprocess.run(["git", "show", f"{INIT2_COMMIT}:{INIT2_ASSET}"], cwd=REPO, capture_output=True)
+        if blob.returncode != 0:
+            raise SystemExit(
+                f"{source}: missing, and `git show {INIT2_COMMIT}:{INIT2_ASSET}` failed "
+                f"({blob.stderr.decode().strip()}); rounds 2-7 start from round 1's single-frame seed-0 run: "
+                "run --round 1 first"
+            )
+        (REPO / INIT2).parent.mkdir(parents=True, exist_ok=True)
+        (REPO / INIT2).write_bytes(blob.stdout)
+        print(f"{INIT2}: round 1's single-frame seed-0 model, from {INIT2_COMMIT}:{INIT2_ASSET}", flush=True)
+        return
     model, cfg = load_model(source)
     (REPO / INIT2).parent.mkdir(parents=True, exist_ok=True)
     save_model(model, cfg, REPO / INIT2, storage_dtype=torch.float16)
