@@ -36,7 +36,7 @@ def test_round_orders_name_their_variants(protocol):
         assert len(set(rnd.order)) == len(rnd.order)
 
 
-@pytest.mark.parametrize("number", [4, 5, 6, 7])
+@pytest.mark.parametrize("number", [4, 5, 6, 7, 8])
 def test_round_variants_are_valid_configs(protocol, number):
     rnd = protocol.ROUNDS[number]
     for variant, overrides in rnd.variants.items():
@@ -45,7 +45,7 @@ def test_round_variants_are_valid_configs(protocol, number):
         model = build_model(cfg.model)
         optimizer = pose_optimizer(model, cfg)
         hold = 150
-        if number in (6, 7):  # round 5's pair, three times the steps and the hold
+        if number in (6, 7, 8):  # round 5's pair, three times the steps and the hold
             assert cfg.train.max_steps == 900
             hold = 450
         if "mix_hold" in variant:
@@ -59,6 +59,11 @@ def test_round_variants_are_valid_configs(protocol, number):
             assert lrs == {20 * cfg.train.lr}, lrs
         elif variant in ("r5_mix_hold_no_mask", "r6_mix_hold_no_mask_900", "r7_mix_hold_no_mask_900"):
             assert lrs == {cfg.train.lr}, lrs
+        elif variant.startswith("r8_offsets"):
+            assert lrs == {cfg.train.lr}, lrs
+            spacing = int(variant[len("r8_offsets")])
+            assert cfg.data.frame_offsets == tuple(spacing * o for o in (-2, -1, 0, 1, 2))
+            assert cfg.model.num_frames == 5  # the same compute per window at every spread
 
 
 def _entry(clean: float, hard: float, black: float, neighbour: float) -> dict:
@@ -146,3 +151,16 @@ def test_round_7_is_round_6_from_the_longer_stage_1(protocol):
     assert stage1.model.init_from == str(r6.stage1_dir / "model_last.safetensors")
     assert stage1.train.out_dir == str(r7.stage1_dir)
     assert r7.init_overrides == (f"model.init_from={r7.stage1_dir / 'model_last.safetensors'}",)
+
+
+def test_round_8_is_round_6_with_the_window_spread(protocol):
+    """Round 8's runs are round 6's two recipes from the same stage 1; the wide variants add only offsets."""
+    r6, r8 = protocol.ROUNDS[6], protocol.ROUNDS[8]
+    assert (r8.recipe, r8.stage1, r8.stage1_dir, r8.stage1_chain) == (r6.recipe, r6.stage1, r6.stage1_dir, ())
+    full, single = r6.variants["r6_mix_hold_no_mask_900"], r6.variants["r6_single_frame_900"]
+    assert r8.main == ("r8_offsets3_900", "r8_single_frame_900")
+    assert r8.variants["r8_single_frame_900"] == single and r8.variants["r8_offsets1_900"] == full
+    for spacing in (2, 3):
+        *same, offsets = r8.variants[f"r8_offsets{spacing}_900"]
+        assert tuple(same) == full and offsets.startswith("data.frame_offsets=")
+    assert r8.order[:2] == (("r8_offsets3_900", 0), ("r8_offsets1_900", 0))  # the question and its control
