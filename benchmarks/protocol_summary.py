@@ -20,7 +20,7 @@ from synthetic_protocol import MAIN, RESULTS, ROUNDS, SEEDS, mean_std  # benchma
 
 from vidpose.fileio import atomic_write_text
 
-#: round -> (stage-2 steps, what every run of the round shares); rounds 2-7 are ``synthetic_protocol.ROUNDS``
+#: round -> (stage-2 steps, what every run of the round shares); rounds 2-8 are ``synthetic_protocol.ROUNDS``
 ROUND_INFO = {
     1: (120, "from stage 1 (3 epochs); identity start, masks"),
     2: (150, "+ key-frame corruptions, fusion lr 20x"),
@@ -29,6 +29,7 @@ ROUND_INFO = {
     5: (300, "round 4's, the mix hold without masks"),
     6: (900, "round 5's pair, 3x the steps"),
     7: (900, "round 6's pair, from an 11-epoch stage 1"),
+    8: (900, "round 6's, the window spread to -6..6"),
 }
 #: variants compared with their own single-frame pair (the same change without the temporal modules)
 OWN_PAIR = {"lr10": "single_frame_lr10", "long_black50": "long_black50_single_frame"}
@@ -63,6 +64,9 @@ CHANGES = {
     "r5_mix_hold_no_mask_gate20": "mix hold, no masking, gate at 20x lr after it",
     "r6_mix_hold_no_mask_900": "mix hold (450 steps), no masking",
     "r7_mix_hold_no_mask_900": "mix hold (450 steps), no masking",
+    "r8_offsets3_900": "round 6's full model, offsets -6, -3, 0, 3, 6",
+    "r8_offsets1_900": "round 6's full model (offsets -2..2), the control",
+    "r8_offsets2_900": "round 6's full model, offsets -4, -2, 0, 2, 4",
 }
 CONDS = (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"))
 

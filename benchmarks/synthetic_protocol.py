@@ -644,6 +644,15 @@ ROUND8 = Round(
     probed=("r8_offsets3_900", "r8_single_frame_900", "r8_offsets1_900", "r8_offsets2_900"),
     recipe_line="`configs/synthetic/stage2_long.yaml` with `train.max_steps=900`, batch 16",
     trajectory_steps=ROUND6.trajectory_steps,
+    notes=(
+        "stage 1 here is `configs/synthetic/stage1_long.yaml` re-run on a slower machine than round 6's "
+        "(losses agree with round 6's stage 1 to 6 digits, not bit for bit; test 44.7 / hard 38.2 against "
+        "44.5 / 38.1), for 19 of its 63.5 minutes beside the test suite, so its minutes are not its cost",
+        "only `r8_offsets3_900_s0` was trained (2 threads, alone); its control at -2..2 and the single frame "
+        "did not fit the session: until they run, the reference is round 6's seed-0 pair from the stage 1 "
+        "above's twin (`r6_mix_hold_no_mask_900_s0` 45.8 / hard 39.5 / black 36.7 / neighbour 32.4, "
+        "`r6_single_frame_900_s0` 44.4 / 38.1 / 10.2 / 29.2)",
+    ),
     stage1=ROUND6.stage1,
     stage1_dir=ROUND6.stage1_dir,
 )
