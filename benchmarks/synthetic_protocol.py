@@ -648,10 +648,10 @@ ROUND8 = Round(
         "stage 1 here is `configs/synthetic/stage1_long.yaml` re-run on a slower machine than round 6's "
         "(losses agree with round 6's stage 1 to 6 digits, not bit for bit; test 44.7 / hard 38.2 against "
         "44.5 / 38.1), for 19 of its 63.5 minutes beside the test suite, so its minutes are not its cost",
-        "only `r8_offsets3_900_s0` was trained (2 threads, alone); its control at -2..2 and the single frame "
-        "did not fit the session: until they run, the reference is round 6's seed-0 pair from the stage 1 "
-        "above's twin (`r6_mix_hold_no_mask_900_s0` 45.8 / hard 39.5 / black 36.7 / neighbour 32.4, "
-        "`r6_single_frame_900_s0` 44.4 / 38.1 / 10.2 / 29.2)",
+        "`r8_offsets3_900_s0` (2 threads, alone) and `r8_single_frame_900_s0` (2 threads, alone, after it) "
+        "were trained; the control at -2..2 did not fit the session: until it runs, round 6's seed 0 is the "
+        "reference (`r6_mix_hold_no_mask_900_s0` 45.8 / hard 39.5 / black 36.7 / neighbour 32.4, from the "
+        "stage 1 above's twin, whose single frame `r6_single_frame_900_s0` scored 44.4 / 38.1 / 10.2 / 29.2)",
     ),
     stage1=ROUND6.stage1,
     stage1_dir=ROUND6.stage1_dir,
