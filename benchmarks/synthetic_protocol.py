@@ -680,11 +680,13 @@ def make_init2() -> None:
         if blob.returncode != 0:
             raise SystemExit(
                 f"{source}: missing, and `git show {INIT2_COMMIT}:{INIT2_ASSET}` failed "
-                f"({blob.stderr.decode().strip()}); rounds 2-7 start from round 1's single-frame seed-0 run: "
+                f"({blob.stderr.decode().strip()}); rounds 2-8 start from round 1's single-frame seed-0 run: "
                 "run --round 1 first"
             )
+        from vidpose.fileio import atomic_write_bytes
+
         (REPO / INIT2).parent.mkdir(parents=True, exist_ok=True)
-        (REPO / INIT2).write_bytes(blob.stdout)
+        atomic_write_bytes(REPO / INIT2, blob.stdout)  # an interrupted copy leaves no half-written init
         print(f"{INIT2}: round 1's single-frame seed-0 model, from {INIT2_COMMIT}:{INIT2_ASSET}", flush=True)
         return
     model, cfg = load_model(source)
