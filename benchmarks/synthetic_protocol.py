@@ -322,6 +322,10 @@ SPLITS2 = [("train", 300, 0), ("val", 12, 0), ("test", 12, 20261201)]
 INIT2 = Path("runs/synthetic_v2_init/model.safetensors")
 #: where git keeps INIT2's bytes (round 1's single-frame seed-0 model in fp16: the bundled one until round 4)
 INIT2_COMMIT, INIT2_ASSET = "96879e9", "src/vidpose/assets/synthetic_single_frame.safetensors"
+#: stage-1 runs the repository keeps (fp16 weights, config, training log), so that a round can start from
+#: them without training its stage 1 again, as the paper starts from downloaded ViTPose-COCO weights: run
+#: folder -> kept folder (written by ``--keep-stage1``, read back by ``make_stage1``)
+KEPT_STAGE1 = {Path("runs/synthetic_stage1_longer"): Path("benchmarks/inits/synthetic_stage1_longer")}
 NO_CORRUPT = tuple(f"data.augment.key_frame_{k}_prob=0" for k in ("occlude", "blur", "drop"))
 NO_MASK = ("model.mlsme.use_cube_mask=false", "model.mlsme.use_frame_mask=false")
 #: the fusion from the paper's formula (gamma = 1), gamma and the gate held (W = 0.5) for 150 steps
@@ -717,6 +721,53 @@ def round_jobs(rnd: Round, only: list[str] | None) -> list[Job]:
     return jobs
 
 
+def make_stage1(rnd: Round) -> None:
+    """``rnd``'s stage-1 model: kept if it exists, restored from ``KEPT_STAGE1`` if the repository keeps a
+    copy, else trained (the chain, then ``rnd.stage1``, each only if its last model is missing)."""
+    if (REPO / rnd.stage1_dir / "model_last.safetensors").is_file():
+        return
+    kept = KEPT_STAGE1.get(rnd.stage1_dir)
+    if kept is not None and (REPO / kept / "model.safetensors").is_file():
+        restore_stage1(REPO / kept, REPO / rnd.stage1_dir)
+        print(f"{rnd.stage1_dir}: restored from {kept} (fp16 weights, not trained again)", flush=True)
+        return
+    for recipe, out in (*rnd.stage1_chain, (rnd.stage1, rnd.stage1_dir)):
+        if not (REPO / out / "model_last.safetensors").is_file():
+            _run(vidpose("train", recipe, "--no-progress"), REPO / out / "stdout.log", threads=2)
+
+
+def keep_stage1(run: Path) -> Path:
+    """Copy a finished stage-1 run into the repository (``KEPT_STAGE1[run]``): its last model with fp16
+    storage, its config and its training log. Returns the folder written."""
+    import torch
+
+    from vidpose.fileio import atomic_write_bytes
+    from vidpose.models.serialization import load_model, save_model
+
+    if run not in KEPT_STAGE1:
+        raise SystemExit(
+            f"{run}: not a stage-1 run the repository keeps (expected one of {sorted(map(str, KEPT_STAGE1))})"
+        )
+    dest = REPO / KEPT_STAGE1[run]
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "log.jsonl"):
+        atomic_write_bytes(dest / name, (REPO / run / name).read_bytes())
+    model, cfg = load_model(REPO / run / "model_last.safetensors")
+    save_model(model, cfg, dest / "model.safetensors", storage_dtype=torch.float16)
+    return dest
+
+
+def restore_stage1(kept: Path, run: Path) -> None:
+    """Write a kept stage-1 copy (``keep_stage1``) back as the run folder ``run``: config and log first, the
+    model last, so that ``model_last.safetensors`` existing means the run is complete."""
+    from vidpose.fileio import atomic_write_bytes
+
+    run.mkdir(parents=True, exist_ok=True)
+    for src, dst in (("config.yaml", "config.yaml"), ("log.jsonl", "log.jsonl"),
+                     ("model.safetensors", "model_last.safetensors")):  # fmt: skip
+        atomic_write_bytes(run / dst, (kept / src).read_bytes())
+
+
 def run_round(rnd: Round, args: argparse.Namespace, threads: int) -> dict[str, float]:
     wall: dict[str, float] = {}
     t = time.time()
@@ -725,9 +776,7 @@ def run_round(rnd: Round, args: argparse.Namespace, threads: int) -> dict[str, f
     wall["data + init"] = (time.time() - t) / 60
     if rnd.stage1 is not None and rnd.stage1_dir is not None:
         t = time.time()
-        for recipe, out in (*rnd.stage1_chain, (rnd.stage1, rnd.stage1_dir)):
-            if not (REPO / out / "model_last.safetensors").is_file():
-                _run(vidpose("train", recipe, "--no-progress"), REPO / out / "stdout.log", threads=2)
+        make_stage1(rnd)
         for cond in ("clean", *PROBES):
             evaluate(rnd.stage1_dir, cond, threads=2)
         wall["stage 1"] = (time.time() - t) / 60
@@ -949,7 +998,14 @@ def main() -> None:
     parser.add_argument(
         "--round", choices=("1", *map(str, ROUNDS), "all"), default="all", help="protocol round(s) to run"
     )
+    parser.add_argument(
+        "--keep-stage1", type=Path, default=None, metavar="RUN",
+        help=f"copy a finished stage-1 run into the repository and stop ({', '.join(map(str, KEPT_STAGE1))})",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.keep_stage1 is not None:
+        print(f"{args.keep_stage1} -> {keep_stage1(args.keep_stage1).relative_to(REPO)}")
+        return
     threads = max(2 // args.jobs, 1)
     if args.round in ("1", "all"):
         run_round1(args, threads)

@@ -4,13 +4,17 @@ parameters, and the paired (variant - baseline, same seed) table cells are compu
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 from vidpose.config import config_to_dict, load_config
 from vidpose.models import build_model
+from vidpose.models.serialization import load_model, save_model
 from vidpose.tasks.train import pose_optimizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,3 +168,48 @@ def test_round_8_is_round_6_with_the_window_spread(protocol):
         *same, offsets = r8.variants[f"r8_offsets{spacing}_900"]
         assert tuple(same) == full and offsets.startswith("data.frame_offsets=")
     assert r8.order[:2] == (("r8_offsets3_900", 0), ("r8_offsets1_900", 0))  # the question and its control
+
+
+def _finished_stage1(root: Path, run: Path):
+    """A stage-1 run folder as `vidpose train` leaves it: last model, config, log (a small random model)."""
+    cfg = load_config(REPO / "configs" / "synthetic" / "stage1_longer.yaml")
+    model = build_model(cfg.model)
+    (root / run).mkdir(parents=True)
+    save_model(model, cfg, root / run / "model_last.safetensors")
+    (root / run / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg)))
+    (root / run / "log.jsonl").write_text('{"step": 20, "loss": 0.5}\n')
+    return model
+
+
+def test_a_kept_stage_1_is_restored_instead_of_trained(protocol, tmp_path, monkeypatch):
+    run = protocol.ROUND7.stage1_dir
+    model = _finished_stage1(tmp_path, run)
+    monkeypatch.setattr(protocol, "REPO", tmp_path)
+    kept = protocol.keep_stage1(run)
+    assert kept == tmp_path / protocol.KEPT_STAGE1[run]
+    config, log = ((tmp_path / run / n).read_text() for n in ("config.yaml", "log.jsonl"))
+    shutil.rmtree(tmp_path / run)
+
+    monkeypatch.setattr(protocol, "_run", lambda *a, **k: pytest.fail(f"trained again: {a}"))
+    protocol.make_stage1(protocol.ROUND7)
+    restored, _ = load_model(tmp_path / run / "model_last.safetensors")
+    expected = model.state_dict()
+    for name, tensor in restored.state_dict().items():  # fp16 storage, read back as fp32
+        assert tensor.dtype == expected[name].dtype
+        torch.testing.assert_close(tensor, expected[name].half().to(tensor.dtype), rtol=0, atol=0)
+    assert (tmp_path / run / "config.yaml").read_text() == config
+    assert (tmp_path / run / "log.jsonl").read_text() == log
+    with pytest.raises(SystemExit, match="not a stage-1 run the repository keeps"):
+        protocol.keep_stage1(Path("runs/synthetic_stage1_long"))
+
+
+def test_without_a_kept_copy_the_stage_1_chain_is_trained_in_order(protocol, tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(protocol, "REPO", tmp_path)
+    monkeypatch.setattr(protocol, "_run", lambda cmd, log, threads: trained.append(cmd[-2]) or True)
+    protocol.make_stage1(protocol.ROUND7)  # nothing kept under tmp_path
+    assert trained == ["configs/synthetic/stage1_long.yaml", "configs/synthetic/stage1_longer.yaml"]
+    trained.clear()
+    _finished_stage1(tmp_path, protocol.ROUND7.stage1_dir)
+    protocol.make_stage1(protocol.ROUND7)  # its last model exists: nothing to do
+    assert trained == []
