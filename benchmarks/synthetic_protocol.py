@@ -15,10 +15,14 @@ single-frame model (key-frame corruptions and a fusion lr factor; then the same 
 start from a longer-trained stage 1 (``configs/synthetic/stage1_long.yaml``): round 4's fusion variants,
 round 5's mix hold without masking against the single frame over 3 seeds, round 6 that pair three times
 longer; round 7 runs round 6's pair from a stage 1 trained 5 epochs longer still
-(``configs/synthetic/stage1_longer.yaml``).
+(``configs/synthetic/stage1_longer.yaml``); round 8 spreads round 6's five frames to offsets -6..6.
+
+Stage-1 runs that the repository keeps (``KEPT_STAGE1``: fp16 weights, config and training log under
+``benchmarks/inits/``, written by ``--keep-stage1 RUN``) are restored instead of trained again, as a paper's
+stage 2 starts from downloaded weights.
 
 Outputs: ``benchmarks/results/synthetic-protocol-cpu2.md`` (round 1's tables), ``...json`` (every number),
-``synthetic-protocol-round{2..7}-cpu2.{md,json}`` and the raw training logs under
+``synthetic-protocol-round{2..8}-cpu2.{md,json}`` and the raw training logs under
 ``benchmarks/results/synthetic_protocol*/``.
 """
 
@@ -325,7 +329,10 @@ INIT2_COMMIT, INIT2_ASSET = "96879e9", "src/vidpose/assets/synthetic_single_fram
 #: stage-1 runs the repository keeps (fp16 weights, config, training log), so that a round can start from
 #: them without training its stage 1 again, as the paper starts from downloaded ViTPose-COCO weights: run
 #: folder -> kept folder (written by ``--keep-stage1``, read back by ``make_stage1``)
-KEPT_STAGE1 = {Path("runs/synthetic_stage1_longer"): Path("benchmarks/inits/synthetic_stage1_longer")}
+KEPT_STAGE1 = {
+    Path(f"runs/synthetic_{name}"): Path(f"benchmarks/inits/synthetic_{name}")
+    for name in ("stage1_long", "stage1_longer")
+}
 NO_CORRUPT = tuple(f"data.augment.key_frame_{k}_prob=0" for k in ("occlude", "blur", "drop"))
 NO_MASK = ("model.mlsme.use_cube_mask=false", "model.mlsme.use_frame_mask=false")
 #: the fusion from the paper's formula (gamma = 1), gamma and the gate held (W = 0.5) for 150 steps
@@ -722,18 +729,25 @@ def round_jobs(rnd: Round, only: list[str] | None) -> list[Job]:
 
 
 def make_stage1(rnd: Round) -> None:
-    """``rnd``'s stage-1 model: kept if it exists, restored from ``KEPT_STAGE1`` if the repository keeps a
-    copy, else trained (the chain, then ``rnd.stage1``, each only if its last model is missing)."""
-    if (REPO / rnd.stage1_dir / "model_last.safetensors").is_file():
-        return
-    kept = KEPT_STAGE1.get(rnd.stage1_dir)
-    if kept is not None and (REPO / kept / "model.safetensors").is_file():
-        restore_stage1(REPO / kept, REPO / rnd.stage1_dir)
-        print(f"{rnd.stage1_dir}: restored from {kept} (fp16 weights, not trained again)", flush=True)
+    """``rnd``'s stage-1 model: kept if it exists, restored if the repository keeps a copy (``KEPT_STAGE1``),
+    else made from its chain, each member kept, restored or trained in that order of preference."""
+    if _kept_or_restored(rnd.stage1_dir):
         return
     for recipe, out in (*rnd.stage1_chain, (rnd.stage1, rnd.stage1_dir)):
-        if not (REPO / out / "model_last.safetensors").is_file():
+        if not _kept_or_restored(out):
             _run(vidpose("train", recipe, "--no-progress"), REPO / out / "stdout.log", threads=2)
+
+
+def _kept_or_restored(run: Path) -> bool:
+    """True if ``run``'s last model exists, after restoring it from the repository's copy if it has one."""
+    if (REPO / run / "model_last.safetensors").is_file():
+        return True
+    kept = KEPT_STAGE1.get(run)
+    if kept is None or not (REPO / kept / "model.safetensors").is_file():
+        return False
+    restore_stage1(REPO / kept, REPO / run)
+    print(f"{run}: restored from {kept} (fp16 weights, not trained again)", flush=True)
+    return True
 
 
 def keep_stage1(run: Path) -> Path:

@@ -200,7 +200,7 @@ def test_a_kept_stage_1_is_restored_instead_of_trained(protocol, tmp_path, monke
     assert (tmp_path / run / "config.yaml").read_text() == config
     assert (tmp_path / run / "log.jsonl").read_text() == log
     with pytest.raises(SystemExit, match="not a stage-1 run the repository keeps"):
-        protocol.keep_stage1(Path("runs/synthetic_stage1_long"))
+        protocol.keep_stage1(Path("runs/synthetic_stage2_r7"))
 
 
 def test_without_a_kept_copy_the_stage_1_chain_is_trained_in_order(protocol, tmp_path, monkeypatch):
@@ -209,6 +209,13 @@ def test_without_a_kept_copy_the_stage_1_chain_is_trained_in_order(protocol, tmp
     monkeypatch.setattr(protocol, "_run", lambda cmd, log, threads: trained.append(cmd[-2]) or True)
     protocol.make_stage1(protocol.ROUND7)  # nothing kept under tmp_path
     assert trained == ["configs/synthetic/stage1_long.yaml", "configs/synthetic/stage1_longer.yaml"]
+    trained.clear()
+    _finished_stage1(tmp_path, protocol.ROUND6.stage1_dir)  # stage1_long kept in the repository
+    protocol.keep_stage1(protocol.ROUND6.stage1_dir)
+    shutil.rmtree(tmp_path / protocol.ROUND6.stage1_dir)
+    protocol.make_stage1(protocol.ROUND7)  # the chain's first member is restored, the second trained
+    assert trained == ["configs/synthetic/stage1_longer.yaml"]
+    assert (tmp_path / protocol.ROUND6.stage1_dir / "model_last.safetensors").is_file()
     trained.clear()
     _finished_stage1(tmp_path, protocol.ROUND7.stage1_dir)
     protocol.make_stage1(protocol.ROUND7)  # its last model exists: nothing to do
