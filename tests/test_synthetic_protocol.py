@@ -40,7 +40,7 @@ def test_round_orders_name_their_variants(protocol):
         assert len(set(rnd.order)) == len(rnd.order)
 
 
-@pytest.mark.parametrize("number", [4, 5, 6, 7, 8])
+@pytest.mark.parametrize("number", [4, 5, 6, 7, 8, 9])
 def test_round_variants_are_valid_configs(protocol, number):
     rnd = protocol.ROUNDS[number]
     for variant, overrides in rnd.variants.items():
@@ -63,6 +63,9 @@ def test_round_variants_are_valid_configs(protocol, number):
             assert lrs == {20 * cfg.train.lr}, lrs
         elif variant in ("r5_mix_hold_no_mask", "r6_mix_hold_no_mask_900", "r7_mix_hold_no_mask_900"):
             assert lrs == {cfg.train.lr}, lrs
+        elif variant in ("r9_mix_hold_no_mask", "r9_aux_frame_grad"):
+            assert lrs == {cfg.train.lr}, lrs
+            assert cfg.model.aux_frame_grad == (variant == "r9_aux_frame_grad"), variant
         elif variant.startswith("r8_offsets"):
             assert lrs == {cfg.train.lr}, lrs
             spacing = int(variant[len("r8_offsets")])
@@ -168,6 +171,22 @@ def test_round_8_is_round_6_with_the_window_spread(protocol):
         *same, offsets = r8.variants[f"r8_offsets{spacing}_900"]
         assert tuple(same) == full and offsets.startswith("data.frame_offsets=")
     assert r8.order[:2] == (("r8_offsets3_900", 0), ("r8_offsets1_900", 0))  # the question and its control
+
+
+def test_round_9_ablates_only_the_speed_switch(protocol):
+    """Round 9 is round 5's pair from round 5's stage 1, plus the full model with backbone gradients through
+    every frame: the one override that differs is model.aux_frame_grad."""
+    r5, r9 = protocol.ROUNDS[5], protocol.ROUNDS[9]
+    assert (r9.recipe, r9.stage1, r9.stage1_dir) == (r5.recipe, r5.stage1, r5.stage1_dir)
+    assert r9.main == ("r9_mix_hold_no_mask", "r9_single_frame")
+    assert r9.variants["r9_mix_hold_no_mask"] == r5.variants["r5_mix_hold_no_mask"]
+    assert r9.variants["r9_single_frame"] == r5.variants["r5_single_frame"]
+    assert r9.variants["r9_aux_frame_grad"] == (
+        *r5.variants["r5_mix_hold_no_mask"],
+        "model.aux_frame_grad=true",
+    )
+    stage2 = load_config(REPO / r9.recipe)
+    assert stage2.model.aux_frame_grad is False  # the recipe's default is the speed switch on
 
 
 def _finished_stage1(root: Path, run: Path):
