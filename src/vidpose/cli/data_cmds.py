@@ -76,17 +76,29 @@ def eval_posetrack(
         help="also classify each predicted joint's error (good, jitter, left/right inversion, swap with "
         "another person, miss), print the AP each fix would give and write error_diagnosis.json",
     ),
+    joint_thr_sweep: str | None = typer.Option(
+        None,
+        "--joint-thr-sweep",
+        help="comma-separated joint-score thresholds (e.g. 0,0.1,0.2,0.3,0.4,0.5): AP and MOTA with the "
+        "joints at or below each dropped, as eval.joint_score_thr would write them; the best-MOTA one is "
+        "marked; writes joint_threshold_sweep.json (needs --tracking)",
+    ),
 ) -> None:
     """Evaluate predictions like poseval (and, in pt21 mode, the PoseTrack21 kit): print the tables and write
     the official output files."""
+    from ..evaluation.joint_threshold import parse_thresholds
     from ..tasks.eval_posetrack import eval_posetrack as eval_posetrack_task
 
     if strict_hota and not (tracking and mode == "pt21"):
         raise typer.BadParameter("--strict-hota applies to keypoint HOTA: use it with --mode pt21 --tracking")
+    if joint_thr_sweep is not None and not tracking:
+        raise typer.BadParameter("--joint-thr-sweep chooses the threshold by MOTA: use it with --tracking")
+    thresholds = None if joint_thr_sweep is None else parse_thresholds(joint_thr_sweep)
     check_output_dir(out)
     result = eval_posetrack_task(
-        gt_dir, pred_dir, out, tracking=tracking, mode=mode, strict_hota=strict_hota, diagnose=errors
-    )
+        gt_dir, pred_dir, out, tracking=tracking, mode=mode, strict_hota=strict_hota, diagnose=errors,
+        joint_thresholds=thresholds,
+    )  # fmt: skip
     report = result.report
     typer.echo(f"# sequences: {len(report.sequences)}, # evaluated frames: {report.num_frames}")
     typer.echo(result.table)
@@ -95,5 +107,7 @@ def eval_posetrack(
         typer.echo(f"{title}:\n{result.hota}", nl=False)
     if result.diagnosis is not None:
         typer.echo(f"Error diagnosis (Ronchi and Perona's kinds, in PCKh units):\n{result.diagnosis}")
+    if result.sweep_table is not None:
+        typer.echo(f"Joint-score threshold sweep (Total over joints):\n{result.sweep_table}")
     for path in result.written:
         typer.echo(f"saved {path}")

@@ -9,6 +9,13 @@ the PoseTrack21 kit's pose AP and keypoint HOTA, with poseval's JSON outputs and
 from __future__ import annotations
 
 from .error_diagnosis import ERROR_KINDS, ErrorDiagnosis, diagnose_errors
+from .joint_threshold import (
+    ThresholdPoint,
+    best_threshold,
+    format_sweep,
+    sweep_folders,
+    sweep_joint_threshold,
+)
 from .matching import MODES, SequenceMatch, match_sequences, points_in_polygons
 from .pose_hota import HOTAResult, evaluate_hota, format_pose_hota_results, write_pose_hota_results
 from .posetrack_ap import APResult, evaluate_ap
@@ -17,6 +24,7 @@ from .report import (
     evaluate_folders,
     format_diagnosis,
     format_table,
+    read_folders,
     write_diagnosis_json,
     write_poseval_json,
 )
@@ -45,4 +53,10 @@ __all__ = [
     "format_diagnosis",
     "write_diagnosis_json",
     "points_in_polygons",
+    "read_folders",
+    "ThresholdPoint",
+    "sweep_joint_threshold",
+    "sweep_folders",
+    "best_threshold",
+    "format_sweep",
 ]

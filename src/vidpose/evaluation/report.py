@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..data.posetrack import read_predictions, read_sequences
+from ..data.records import Sequence
 from ..errors import DataFormatError
 from ..fileio import atomic_write_json
 from ..skeleton import POSEVAL_NAMES
@@ -33,6 +34,7 @@ __all__ = [
     "POSEVAL_JOINT_NAMES",
     "TABLE_COLUMNS",
     "evaluate_folders",
+    "read_folders",
     "table_values",
     "format_table",
     "write_poseval_json",
@@ -105,6 +107,25 @@ class EvalReport:
     diagnosis: ErrorDiagnosis | None = None
 
 
+def read_folders(gt_dir: str | Path, pred_dir: str | Path) -> tuple[list[Sequence], list[Sequence]]:
+    """Every GT sequence file of ``gt_dir`` and the prediction file of the same name in ``pred_dir`` (extra
+    prediction files are ignored, as in poseval), in GT file-name order."""
+    gt = read_sequences(gt_dir)
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise DataFormatError(f"{pred_dir}: prediction folder not found")
+    preds = []
+    for seq in gt:
+        path = pred_dir / f"{seq.name}.json"
+        if not path.is_file():
+            raise DataFormatError(
+                f"{path}: prediction file missing for ground truth {seq.source}: write one prediction file "
+                "per GT sequence, with the same file name (an empty `annotations` list if none)"
+            )
+        preds.append(read_predictions(path))
+    return gt, preds
+
+
 def evaluate_folders(
     gt_dir: str | Path,
     pred_dir: str | Path,
@@ -127,19 +148,7 @@ def evaluate_folders(
     """
     if mode not in MODES:
         raise DataFormatError(f"unknown evaluation mode {mode!r}, expected one of {', '.join(MODES)}")
-    gt = read_sequences(gt_dir)
-    pred_dir = Path(pred_dir)
-    if not pred_dir.is_dir():
-        raise DataFormatError(f"{pred_dir}: prediction folder not found")
-    preds = []
-    for seq in gt:
-        path = pred_dir / f"{seq.name}.json"
-        if not path.is_file():
-            raise DataFormatError(
-                f"{path}: prediction file missing for ground truth {seq.source}: write one prediction file "
-                "per GT sequence, with the same file name (an empty `annotations` list if none)"
-            )
-        preds.append(read_predictions(path))
+    gt, preds = read_folders(gt_dir, pred_dir)
     matches = match_sequences(gt, preds, mode)
     return EvalReport(
         ap=ap_from_matches(matches, mode),
