@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
 from vidpose.cli import main as cli_main
-from vidpose.data.posetrack import read_predictions, read_sequences
+from vidpose.data.posetrack import PT17_ID_TO_PT18, read_predictions, read_sequences
 from vidpose.data.posetrack_writer import write_predictions
 from vidpose.errors import ConfigError
 from vidpose.evaluation import (
@@ -32,27 +33,90 @@ def case(shared_data):
     return path
 
 
-def _written_at(case, threshold, tmp_path):
-    """The case's predictions re-written by the prediction writer with ``joint_score_thr``: the oracle."""
-    out = tmp_path / f"thr_{threshold}"
-    for gt in read_sequences(case / "gt"):
-        pred = read_predictions(case / "pred" / f"{gt.name}.json")
-        by_image = {f.image_id: f.persons for f in pred.frames}
-        persons = [by_image.get(f.image_id, []) for f in gt.frames]
+def _written_at(gt_dir, pred_dir, threshold, out):
+    """The predictions re-written by the prediction writer with ``joint_score_thr``: the oracle."""
+    for gt in read_sequences(gt_dir):
+        pred = read_predictions(pred_dir / f"{gt.name}.json")
+        persons = [f.persons for f in pred.frames]  # the case's prediction frames are the GT's, in order
         write_predictions(gt, persons, out / f"{gt.name}.json", joint_score_thr=threshold)
     return out
 
 
-@pytest.mark.parametrize("threshold", [0.0, 0.35, 0.7])
-def test_the_sweep_equals_writing_the_files_at_each_threshold(case, threshold, tmp_path):
-    (point,) = sweep_folders(case / "gt", case / "pred", [threshold])
-    report = evaluate_folders(case / "gt", _written_at(case, threshold, tmp_path), tracking=True)
-    assert point.threshold == threshold
-    assert point.ap == pytest.approx(float(report.ap.ap[-1]), abs=1e-9)
-    assert point.mota == pytest.approx(float(report.mot.mota[-1]), abs=1e-9)
-    assert point.precision == pytest.approx(float(report.mot.precision[-1]), abs=1e-9)
-    assert point.recall == pytest.approx(float(report.mot.recall[-1]), abs=1e-9)
-    assert point.num_false_positives == int(report.mot.num_false_positives.sum())
+def _without_scores(case, out):
+    """The case's predictions with the per-joint ``scores`` moved into the keypoints' third column."""
+    out.mkdir()
+    for path in (case / "pred").glob("*.json"):
+        data = json.loads(path.read_text())
+        for ann in data["annotations"]:
+            for j, score in enumerate(ann.pop("scores")):
+                if ann["keypoints"][3 * j : 3 * j + 2] != [0, 0]:
+                    ann["keypoints"][3 * j + 2] = score
+        (out / path.name).write_text(json.dumps(data))
+    return out
+
+
+def _as_pt17(case, out):
+    """The case's predictions in the PoseTrack17 layout (annolist, per-point scores)."""
+    out.mkdir()
+    pt17_id = {channel: i for i, channel in PT17_ID_TO_PT18.items()}
+    for path in (case / "pred").glob("*.json"):
+        annolist = []
+        for frame in read_predictions(path).frames:
+            rects = []
+            for person in frame.persons:
+                points = [
+                    {"id": [i], "x": [float(x)], "y": [float(y)], "score": [float(person.joint_scores[c])]}
+                    for c, i in pt17_id.items()
+                    for x, y, _ in [person.keypoints[c]]
+                    if not (x == 0 and y == 0)
+                ]
+                rects.append(
+                    {"track_id": [person.track_id], "annopoints": [{"point": points}] if points else []}
+                )
+            annolist.append({"image": [{"name": frame.file_name}], "annorect": rects})
+        (out / path.name).write_text(json.dumps({"annolist": annolist}))
+    return out
+
+
+PRED_LAYOUTS = {"pt18 with scores": None, "no scores": _without_scores, "pt17": _as_pt17}
+
+
+# pt21 mode pairs frames by image id, which a PoseTrack17 file does not carry (a clear error, tested
+# elsewhere)
+CASES = [
+    (layout, mode)
+    for layout in PRED_LAYOUTS
+    for mode in ("pt18", "pt21")
+    if (layout, mode) != ("pt17", "pt21")
+]
+
+
+@pytest.mark.parametrize(("layout", "mode"), CASES)
+def test_the_sweep_equals_writing_the_files_at_each_threshold(case, layout, mode, tmp_path):
+    """0.3 and 0.6 are scores of the case's joints (a joint at the threshold is dropped); at 0.9 whole frames
+    lose every joint."""
+    make = PRED_LAYOUTS[layout]
+    pred_dir = case / "pred" if make is None else make(case, tmp_path / "pred")
+    thresholds = [0.0, 0.3, 0.6, 0.9]
+    for point, threshold in zip(
+        sweep_folders(case / "gt", pred_dir, thresholds, mode), thresholds, strict=True
+    ):
+        written = _written_at(case / "gt", pred_dir, threshold, tmp_path / f"thr_{threshold}")
+        report = evaluate_folders(case / "gt", written, tracking=True, mode=mode)
+        assert point.threshold == threshold
+        expected = [report.ap.ap[-1], report.mot.mota[-1], report.mot.precision[-1], report.mot.recall[-1]]
+        got = [point.ap, point.mota, point.precision, point.recall]
+        assert got == pytest.approx([float(v) for v in expected], abs=1e-9), (layout, mode, threshold)
+        assert point.num_false_positives == int(report.mot.num_false_positives.sum())
+
+
+def test_joints_scoring_exactly_the_threshold_are_dropped(case):
+    pred = read_predictions(case / "pred" / "060470979_bonn_test.json")
+    scores = np.concatenate([p.joint_scores for f in pred.frames for p in f.persons])
+    assert (scores == 0.3).any()  # the case has joints at exactly 0.3
+    dropped, _, _ = drop_joints_at_or_below(pred, 0.3)
+    kept = np.concatenate([p.joint_scores for f in dropped.frames for p in f.persons])
+    assert not ((kept > 0) & (kept <= 0.3)).any() and (kept > 0.3).any()
 
 
 def test_no_threshold_is_the_file_as_it_is(case):
@@ -78,16 +142,20 @@ def test_a_higher_threshold_trades_recall_for_precision_and_mota(case):
 
 def test_dropping_leaves_the_input_alone(case):
     pred = read_predictions(case / "pred" / "060470979_bonn_test.json")
-    before = [p.keypoints.copy() for f in pred.frames for p in f.persons]
+    persons = [p for f in pred.frames for p in f.persons]
+    before = [(p.keypoints.copy(), p.joint_scores.copy()) for p in persons]
     dropped, submitted, kept = drop_joints_at_or_below(pred, 0.5)
-    for a, b in zip(before, (p.keypoints for f in pred.frames for p in f.persons), strict=True):
-        assert (a == b).all()
-    assert 0 < kept < submitted
-    low = [(p.joint_scores <= 0.5) for f in dropped.frames for p in f.persons]
-    assert all(
-        (p.keypoints[m] == 0).all()
-        for p, m in zip((p for f in dropped.frames for p in f.persons), low, strict=True)
-    )
+    for (kp, sc), person in zip(before, persons, strict=True):  # the input is unchanged
+        assert (kp == person.keypoints).all() and (sc == person.joint_scores).all()
+    assert 0 < kept < submitted and dropped.format == "pt18"
+    out = [p for f in dropped.frames for p in f.persons]
+    for (kp, sc), person in zip(before, out, strict=True):
+        low = sc <= 0.5  # from the original scores
+        assert (person.keypoints[low] == 0).all() and (person.joint_scores[low] == 0).all()
+        high = ~low & ~((kp[:, 0] == 0) & (kp[:, 1] == 0))
+        assert (person.keypoints[high, :2] == kp[high, :2]).all() and (
+            person.joint_scores[high] == sc[high]
+        ).all()
 
 
 def test_ties_choose_the_lowest_threshold_and_bad_input_is_named():
@@ -98,8 +166,9 @@ def test_ties_choose_the_lowest_threshold_and_bad_input_is_named():
     assert best_threshold([point(0.1, float("nan")), point(0.3, -4.0)]).threshold == 0.3
     with pytest.raises(ConfigError, match="no points"):
         best_threshold([])
-    with pytest.raises(ConfigError, match="comma-separated numbers"):
-        parse_thresholds("0.1;0.2")
+    for bad in ("0.1;0.2", "0,nan", "0.2,0.2", ""):
+        with pytest.raises(ConfigError, match="--joint-thr-sweep: expected distinct finite numbers"):
+            parse_thresholds(bad)
     assert parse_thresholds("0, 0.25,0.5,") == [0.0, 0.25, 0.5]
 
 

@@ -25,7 +25,7 @@ from ..fileio import atomic_write_json
 from ..skeleton import PT18
 from .records import Frame, Person, Sequence
 
-__all__ = ["MAX_TRACK_ID", "posetrack18_categories", "prediction_json", "write_predictions"]
+__all__ = ["MAX_TRACK_ID", "posetrack18_categories", "prediction_json", "write_predictions", "written_joints"]
 
 #: poseval refuses track ids at or above this value.
 MAX_TRACK_ID = 10000
@@ -67,9 +67,11 @@ def _image_entry(frame: Frame, num_frames: int) -> dict[str, Any]:
     return entry
 
 
-def _person_entry(
-    person: Person, image_id: int, ann_id: int, joint_score_thr: float | None
-) -> dict[str, Any]:
+def written_joints(person: Person, joint_score_thr: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The joints a prediction file holds for ``person``: keypoints [K, 3] ((x, y, 1) for a written joint,
+    (0, 0, 0) for one left out) and scores [K] (0 where left out). A joint is written when its position and
+    score are finite, it is not at (0, 0), and its score is above ``joint_score_thr`` (None: any score). The
+    score is ``person.joint_scores``, or the keypoints' third column without them."""
     kp = np.asarray(person.keypoints, dtype=np.float64)
     assert kp.shape == (PT18.num_joints, 3), kp.shape
     scores = kp[:, 2] if person.joint_scores is None else np.asarray(person.joint_scores, dtype=np.float64)
@@ -79,7 +81,13 @@ def _person_entry(
     out_kp = np.zeros_like(kp)
     out_kp[detected, :2] = kp[detected, :2]
     out_kp[detected, 2] = 1.0
-    out_scores = np.where(detected, scores, 0.0)
+    return out_kp, np.where(detected, scores, 0.0)
+
+
+def _person_entry(
+    person: Person, image_id: int, ann_id: int, joint_score_thr: float | None
+) -> dict[str, Any]:
+    out_kp, out_scores = written_joints(person, joint_score_thr)
     entry: dict[str, Any] = {
         "image_id": image_id,
         "track_id": int(person.track_id),

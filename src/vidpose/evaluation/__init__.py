@@ -12,9 +12,11 @@ from .error_diagnosis import ERROR_KINDS, ErrorDiagnosis, diagnose_errors
 from .joint_threshold import (
     ThresholdPoint,
     best_threshold,
+    drop_joints_at_or_below,
     format_sweep,
     sweep_folders,
     sweep_joint_threshold,
+    write_sweep_json,
 )
 from .matching import MODES, SequenceMatch, match_sequences, points_in_polygons
 from .pose_hota import HOTAResult, evaluate_hota, format_pose_hota_results, write_pose_hota_results
@@ -59,4 +61,6 @@ __all__ = [
     "sweep_folders",
     "best_threshold",
     "format_sweep",
+    "drop_joints_at_or_below",
+    "write_sweep_json",
 ]

@@ -8,7 +8,7 @@ threshold is chosen on validation data. :func:`sweep_joint_threshold` evaluates 
 writer would have written them at each threshold (a dropped joint becomes ``(0, 0, 0)`` with score 0),
 without re-running a model; :func:`best_threshold` picks the one with the highest MOTA.
 
-Legend: J = 15 poseval joints (+ Total as the last value of every per-joint array).
+Legend: K = 17 joints (PoseTrack18 order).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.posetrack_writer import written_joints
 from ..data.records import Person, Sequence
 from ..errors import ConfigError, DataFormatError
 from ..fileio import atomic_write_json
@@ -62,26 +63,19 @@ class ThresholdPoint:
 
 
 def _drop(person: Person, threshold: float) -> tuple[Person, int, int]:
-    """``person`` with joints scoring at or below ``threshold`` set to (0, 0, 0) and score 0, as the
-    prediction writer writes them (a joint's score is ``joint_scores``, or the keypoints' third column in a
-    file without scores); plus the submitted joints before and after."""
-    kp = np.asarray(person.keypoints, dtype=np.float64)
-    scores = kp[:, 2] if person.joint_scores is None else np.asarray(person.joint_scores, dtype=np.float64)
-    submitted = np.isfinite(kp[:, :2]).all(axis=1) & ~((kp[:, 0] == 0) & (kp[:, 1] == 0))
-    kept = submitted & np.isfinite(scores) & (scores > threshold)
-    out_kp = np.where(kept[:, None], kp, 0.0)
-    out_scores = np.where(kept, scores, 0.0)
-    joint_scores = None if person.joint_scores is None else out_scores
-    return (
-        dataclasses.replace(person, keypoints=out_kp, joint_scores=joint_scores),
-        int(submitted.sum()),
-        int(kept.sum()),
-    )
+    """``person`` as a prediction file written with ``joint_score_thr=threshold`` holds it
+    (:func:`vidpose.data.posetrack_writer.written_joints`: keypoints [K, 3], joint_scores [K]); plus the
+    joints such a file holds without a threshold and with it."""
+    keypoints, scores = written_joints(person, threshold)
+    submitted = int(written_joints(person, None)[0][:, 2].sum())
+    dropped = dataclasses.replace(person, keypoints=keypoints, joint_scores=scores)
+    return dropped, submitted, int(keypoints[:, 2].sum())
 
 
 def drop_joints_at_or_below(seq: Sequence, threshold: float) -> tuple[Sequence, int, int]:
-    """A copy of the prediction sequence ``seq`` with every joint scoring at or below ``threshold`` dropped;
-    plus the submitted joints before and after (``seq`` is not changed)."""
+    """The prediction sequence ``seq`` as the prediction writer writes it with ``joint_score_thr=threshold``
+    (every joint scoring at or below it left out; a PoseTrack18 file, whatever ``seq`` was read from); plus
+    the joints written without a threshold and with it. ``seq`` is not changed."""
     before = after = 0
     frames = []
     for frame in seq.frames:
@@ -91,7 +85,7 @@ def drop_joints_at_or_below(seq: Sequence, threshold: float) -> tuple[Sequence, 
             persons.append(dropped)
             before, after = before + b, after + a
         frames.append(dataclasses.replace(frame, persons=persons))
-    return dataclasses.replace(seq, frames=frames), before, after
+    return dataclasses.replace(seq, frames=frames, format="pt18"), before, after
 
 
 def sweep_joint_threshold(
@@ -144,7 +138,8 @@ def format_sweep(points: list[ThresholdPoint], chosen: ThresholdPoint | None = N
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in points:
-        mark = " (best MOTA)" if chosen is not None and p.threshold == chosen.threshold else ""
+        best = chosen is not None and p.threshold == chosen.threshold and np.isfinite(chosen.mota)
+        mark = " (best MOTA)" if best else ""
         lines.append(
             f"| {p.threshold:g}{mark} | {p.ap:.1f} | {p.mota:.1f} | {p.motp:.1f} | {p.precision:.1f} "
             f"| {p.recall:.1f} | {p.num_switches} | {p.num_false_positives} | {p.num_misses} "
@@ -170,13 +165,15 @@ def write_sweep_json(points: list[ThresholdPoint], out_dir: str | Path) -> Path:
 
 
 def parse_thresholds(text: str) -> list[float]:
-    """``"0,0.1,0.25"`` -> [0.0, 0.1, 0.25]; a clear error for anything else."""
+    """``"0,0.1,0.25"`` -> [0.0, 0.1, 0.25]; a clear error for anything else (not a number, not finite,
+    repeated)."""
     try:
         values = [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
         values = []
-    if not values:
+    if not values or not all(np.isfinite(values)) or len(set(values)) != len(values):
         raise ConfigError(
-            f"joint threshold sweep: expected comma-separated numbers such as 0,0.1,0.2,0.3, got {text!r}"
+            "--joint-thr-sweep: expected distinct finite numbers separated by commas, such as 0,0.1,0.2,0.3, "
+            f"got {text!r}"
         )
     return values

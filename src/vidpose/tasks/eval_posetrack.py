@@ -26,8 +26,8 @@ from ..evaluation import (
     write_diagnosis_json,
     write_pose_hota_results,
     write_poseval_json,
+    write_sweep_json,
 )
-from ..evaluation.joint_threshold import write_sweep_json
 
 __all__ = ["PosetrackEvaluation", "eval_posetrack"]
 
