@@ -4,6 +4,7 @@ parameters, and the paired (variant - baseline, same seed) table cells are compu
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -239,3 +240,15 @@ def test_without_a_kept_copy_the_stage_1_chain_is_trained_in_order(protocol, tmp
     _finished_stage1(tmp_path, protocol.ROUND7.stage1_dir)
     protocol.make_stage1(protocol.ROUND7)  # its last model exists: nothing to do
     assert trained == []
+
+
+@pytest.mark.parametrize("run", ["runs/synthetic_stage1_long"])
+def test_the_kept_stage_1_is_its_recipe_trained_to_the_end(protocol, run):
+    """The committed copy is a finished run of its recipe: the same architecture, every step logged."""
+    kept = REPO / protocol.KEPT_STAGE1[Path(run)]
+    loaded = load_model(kept / "model.safetensors")
+    recipe = load_config(REPO / "configs" / "synthetic" / f"{Path(run).name.removeprefix('synthetic_')}.yaml")
+    assert config_to_dict(loaded.config)["model"] == config_to_dict(recipe)["model"]
+    assert yaml.safe_load((kept / "config.yaml").read_text())["name"] == recipe.name
+    steps = [json.loads(line)["step"] for line in (kept / "log.jsonl").read_text().splitlines()]
+    assert max(steps) == recipe.train.epochs * 1079  # 300 clips -> 1,079 batches of 16 per epoch
