@@ -20,7 +20,7 @@ from synthetic_protocol import MAIN, RESULTS, ROUNDS, SEEDS, mean_std  # benchma
 
 from vidpose.fileio import atomic_write_text
 
-#: round -> (stage-2 steps, what every run of the round shares); rounds 2-8 are ``synthetic_protocol.ROUNDS``
+#: round -> (stage-2 steps, what every run of the round shares); rounds 2-9 are ``synthetic_protocol.ROUNDS``
 ROUND_INFO = {
     1: (120, "from stage 1 (3 epochs); identity start, masks"),
     2: (150, "+ key-frame corruptions, fusion lr 20x"),
@@ -30,6 +30,7 @@ ROUND_INFO = {
     6: (900, "round 5's pair, 3x the steps"),
     7: (900, "round 6's pair, from an 11-epoch stage 1"),
     8: (900, "round 6's, the window spread to -6..6"),
+    9: (300, "round 5's pair, the speed switch ablated"),
 }
 #: variants compared with their own single-frame pair (the same change without the temporal modules)
 OWN_PAIR = {"lr10": "single_frame_lr10", "long_black50": "long_black50_single_frame"}
@@ -67,6 +68,8 @@ CHANGES = {
     "r8_offsets3_900": "round 6's full model, offsets -6, -3, 0, 3, 6",
     "r8_offsets1_900": "round 6's full model (offsets -2..2), the control",
     "r8_offsets2_900": "round 6's full model, offsets -4, -2, 0, 2, 4",
+    "r9_mix_hold_no_mask": "round 5's full model (no backbone gradient through the auxiliary frames)",
+    "r9_aux_frame_grad": "round 5's full model with backbone gradients through all five frames",
 }
 CONDS = (("clean", "ap"), ("clean", "ap_hard"), ("black", "ap"))
 
