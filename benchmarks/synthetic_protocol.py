@@ -687,6 +687,14 @@ ROUND9 = Round(
     probed=("r9_aux_frame_grad", "r9_mix_hold_no_mask", "r9_single_frame"),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
     motion_readout=("r9_aux_frame_grad",),
+    notes=(
+        "stage 1 here is `configs/synthetic/stage1_long.yaml` re-run at 2 threads: its 164 logged losses "
+        "equal round 8's stage 1 bit for bit (test 44.7 / hard 38.2), so round 8's runs share this init; its "
+        "fp16 copy is kept in `benchmarks/inits/synthetic_stage1_long/`",
+        "`r9_aux_frame_grad_s0` and `r9_mix_hold_no_mask_s0` trained side by side at one thread each (their "
+        "s/step compare at equal conditions: 6.11 against 4.77, 1.28x); `r9_single_frame_s0` trained after "
+        "the latter, beside the former's last minutes and evaluations",
+    ),
     stage1=ROUND5.stage1,
     stage1_dir=ROUND5.stage1_dir,
 )
