@@ -682,8 +682,10 @@ ROUND9 = Round(
         "r9_single_frame": ROUND5.variants["r5_single_frame"],
         "r9_aux_frame_grad": (*ROUND5.variants["r5_mix_hold_no_mask"], "model.aux_frame_grad=true"),
     },
-    # the costly one first, beside the two cheap ones
-    order=(("r9_aux_frame_grad", 0), ("r9_mix_hold_no_mask", 0), ("r9_single_frame", 0)),
+    # the costly one first, beside the two cheap ones; then the same for seeds 1 and 2
+    order=tuple(
+        (v, s) for s in SEEDS for v in ("r9_aux_frame_grad", "r9_mix_hold_no_mask", "r9_single_frame")
+    ),
     probed=("r9_aux_frame_grad", "r9_mix_hold_no_mask", "r9_single_frame"),
     recipe_line="`configs/synthetic/stage2_long.yaml`, 300 steps, batch 16",
     motion_readout=("r9_aux_frame_grad",),

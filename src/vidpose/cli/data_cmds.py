@@ -86,8 +86,8 @@ def eval_posetrack(
 ) -> None:
     """Evaluate predictions like poseval (and, in pt21 mode, the PoseTrack21 kit): print the tables and write
     the official output files."""
-    from ..evaluation.joint_threshold import parse_thresholds
     from ..tasks.eval_posetrack import eval_posetrack as eval_posetrack_task
+    from ..tasks.eval_posetrack import parse_thresholds
 
     if strict_hota and not (tracking and mode == "pt21"):
         raise typer.BadParameter("--strict-hota applies to keypoint HOTA: use it with --mode pt21 --tracking")

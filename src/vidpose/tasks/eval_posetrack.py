@@ -28,8 +28,9 @@ from ..evaluation import (
     write_poseval_json,
     write_sweep_json,
 )
+from ..evaluation.joint_threshold import parse_thresholds  # the --joint-thr-sweep text, for the CLI
 
-__all__ = ["PosetrackEvaluation", "eval_posetrack"]
+__all__ = ["PosetrackEvaluation", "eval_posetrack", "parse_thresholds"]
 
 
 @dataclass(frozen=True)
