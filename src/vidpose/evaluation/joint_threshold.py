@@ -33,8 +33,11 @@ __all__ = [
     "ThresholdPoint",
     "drop_joints_at_or_below",
     "sweep_joint_threshold",
+    "sweep_folders",
     "best_threshold",
     "format_sweep",
+    "write_sweep_json",
+    "parse_thresholds",
 ]
 
 
